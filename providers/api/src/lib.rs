@@ -1,0 +1,290 @@
+//! The provider-neutral contract between the imbridge service and an IM provider.
+//!
+//! The service talks to NetEase (and later Tencent IM, ...) only through [`ImProvider`]. Everything
+//! here is phrased in provider-neutral terms: accounts get a *login credential* (a server-issued token
+//! for NetEase, a locally signed UserSig for Tencent), friendship is a capability a provider may lack,
+//! callbacks are verified from the whole request and parsed into [`Event`]s.
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+mod events;
+pub use events::*;
+
+/// A field of the caller's input that the provider would refuse, found before any network call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidField {
+    pub field: String,
+    pub reason: String,
+}
+
+impl InvalidField {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { field: field.into(), reason: reason.into() }
+    }
+}
+
+/// Why a provider call did not succeed, in terms the service can act on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    /// Input the provider would refuse; detected locally, nothing was sent.
+    #[error("invalid {0}")]
+    Invalid(InvalidField),
+    /// The provider answered and refused (e.g. NetEase `{"code":403,"desc":...}`). Not retried.
+    #[error("provider refused: {code} {desc}")]
+    Rejected { code: i64, desc: String },
+    /// The provider asks us to slow down; do not call that API class again before `retry_after`.
+    #[error("provider rate limit; blocked for {retry_after:?}")]
+    RateLimited { retry_after: Duration, code: i64 },
+    /// Transport error, timeout, or a provider-side transient failure (NetEase 408/500/503/514).
+    /// Safe to retry with the same request id.
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    /// The provider has no such capability (e.g. server-side friendship).
+    #[error("not supported by this provider: {0}")]
+    Unsupported(&'static str),
+}
+
+impl ProviderError {
+    /// Whether a retry of the same operation (same request id) may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ProviderError::Unavailable(_) | ProviderError::RateLimited { .. })
+    }
+}
+
+/// Profile fields the backend may set on an account. `None` leaves a field unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub name: Option<String>,
+    pub icon: Option<String>,
+    pub sign: Option<String>,
+    pub email: Option<String>,
+    pub birth: Option<String>,
+    pub mobile: Option<String>,
+    pub gender: Option<u8>,
+    pub ex: Option<String>,
+}
+
+/// A login credential for the chat client.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub token: String,
+    /// `None` when the credential does not expire (NetEase tokens).
+    pub expires_at: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("token", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// What [`ImProvider::ensure_account`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnsureOutcome {
+    /// The account did not exist and was created with the given credential.
+    Created,
+    /// The account already existed at the provider (created elsewhere); it now accepts the given
+    /// credential (NetEase: its token was reset to ours, so older tokens stop logging in).
+    Recovered,
+}
+
+/// How a friendship request is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FriendMode {
+    /// Befriend directly, without the other side's consent (NetEase type 1).
+    Direct,
+    /// Send a request (NetEase type 2).
+    Request,
+    /// Accept a request (NetEase type 3).
+    Accept,
+    /// Reject a request (NetEase type 4).
+    Reject,
+}
+
+/// Who a notification goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// One or more accounts. Callers chunk to [`ImProvider::max_batch_recipients`] first.
+    Users(Vec<String>),
+    /// A team (group) id.
+    Team(String),
+}
+
+/// A custom system notification (NetEase `sendAttachMsg`/`sendBatchAttachMsg`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub from: String,
+    pub target: Target,
+    /// The notification body, as the provider carries it (JSON advised).
+    pub attach: String,
+    pub push_content: Option<String>,
+    /// JSON text.
+    pub payload: Option<String>,
+    pub sound: Option<String>,
+    /// Deliver only to online devices (NetEase `save=1`); default stores offline.
+    pub online_only: bool,
+    pub badge: bool,
+    pub route: bool,
+}
+
+/// A successful notification send.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendOutcome {
+    /// Recipients the provider does not know (NetEase `unregister`); they got nothing.
+    pub unregistered: Vec<String>,
+    /// The provider recognised the request id as a repeat (NetEase 431): an earlier attempt of this
+    /// same operation was already delivered.
+    pub duplicate: bool,
+}
+
+/// An inbound callback request, as received: everything a provider may sign.
+#[derive(Debug, Clone)]
+pub struct CallbackRequest {
+    pub method: String,
+    /// Path and query string, e.g. `/callbacks/tencent?SdkAppid=..&Sign=..`.
+    pub path_and_query: String,
+    /// Header names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl CallbackRequest {
+    /// A header by name, case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a callback failed verification. The reason goes to logs and metrics, never to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyFailure {
+    #[error("missing_header")]
+    MissingHeader,
+    #[error("bad_md5")]
+    BadMd5,
+    #[error("bad_checksum")]
+    BadChecksum,
+    #[error("stale")]
+    Stale,
+    #[error("future")]
+    Future,
+    #[error("bad_curtime")]
+    BadCurTime,
+    #[error("wrong_app_key")]
+    WrongAppKey,
+}
+
+impl VerifyFailure {
+    /// A stable label for metrics: `rejected:<reason>`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            VerifyFailure::MissingHeader => "missing_header",
+            VerifyFailure::BadMd5 => "bad_md5",
+            VerifyFailure::BadChecksum => "bad_checksum",
+            VerifyFailure::Stale => "stale",
+            VerifyFailure::Future => "future",
+            VerifyFailure::BadCurTime => "bad_curtime",
+            VerifyFailure::WrongAppKey => "wrong_app_key",
+        }
+    }
+}
+
+/// A signed body that could not be parsed into events; it is dead-lettered, not rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unparseable callback: {0}")]
+pub struct ParseError(pub String);
+
+/// The acknowledgement body a provider expects for a stored callback.
+#[derive(Debug, Clone)]
+pub struct Ack {
+    pub content_type: &'static str,
+    pub body: &'static str,
+}
+
+/// Everything the service needs from an IM provider.
+#[async_trait]
+pub trait ImProvider: Send + Sync + 'static {
+    /// A short stable name (`"netease"`), used in paths, metrics and logs.
+    fn name(&self) -> &'static str;
+
+    /// The provider's canonical form of an account id (NetEase lowercases), or why it is invalid.
+    fn normalize_account(&self, account: &str) -> Result<String, InvalidField>;
+
+    /// Local validation of profile fields against the provider's limits.
+    fn validate_profile(&self, profile: &Profile) -> Result<(), InvalidField>;
+
+    /// Local validation of a notification against the provider's limits (lengths, JSON, accids).
+    fn validate_notification(&self, notification: &Notification) -> Result<(), InvalidField>;
+
+    /// Whether credentials are issued by the provider's server and must be stored by the bridge
+    /// (NetEase tokens) rather than derived locally on demand (Tencent UserSig).
+    fn stores_credentials(&self) -> bool;
+
+    /// A new credential value to register an account with (NetEase: a random token).
+    fn new_credential(&self, accid: &str) -> Credential;
+
+    /// Make sure the account exists at the provider and accepts `credential`.
+    /// `request_id` is stable across retries of the same logical operation.
+    async fn ensure_account(
+        &self,
+        accid: &str,
+        profile: &Profile,
+        credential: &Credential,
+        request_id: &str,
+    ) -> Result<EnsureOutcome, ProviderError>;
+
+    /// Issue a fresh credential, invalidating older ones where the provider does (NetEase refresh).
+    async fn refresh_credential(&self, accid: &str, request_id: &str) -> Result<Credential, ProviderError>;
+
+    async fn update_profile(&self, accid: &str, profile: &Profile, request_id: &str) -> Result<(), ProviderError>;
+
+    async fn set_blocked(&self, accid: &str, blocked: bool, request_id: &str) -> Result<(), ProviderError>;
+
+    /// Whether the provider has server-side friendships at all.
+    fn supports_friendship(&self) -> bool;
+
+    async fn add_friend(
+        &self,
+        accid: &str,
+        faccid: &str,
+        mode: FriendMode,
+        request_id: &str,
+    ) -> Result<(), ProviderError>;
+
+    async fn delete_friend(&self, accid: &str, faccid: &str, request_id: &str) -> Result<(), ProviderError>;
+
+    /// The largest recipient list one send may carry (NetEase: 500).
+    fn max_batch_recipients(&self) -> usize;
+
+    /// Send one notification. `request_id` must be stable across retries of this send: the provider
+    /// de-duplicates on it, which is what makes retries after a timeout safe.
+    async fn send_notification(
+        &self,
+        notification: &Notification,
+        request_id: &str,
+    ) -> Result<SendOutcome, ProviderError>;
+
+    /// A cheap call proving the provider is reachable and our credentials work (readiness).
+    async fn ping(&self) -> Result<(), ProviderError>;
+
+    /// Verify a callback against the provider's signature scheme at time `now`.
+    fn verify_callback(&self, request: &CallbackRequest, now: SystemTime) -> Result<(), VerifyFailure>;
+
+    /// Parse a verified callback body into events.
+    fn parse_callback(&self, body: &[u8]) -> Result<ParsedCallback, ParseError>;
+
+    /// The body that acknowledges a stored callback.
+    fn callback_ack(&self) -> Ack;
+}

@@ -1,0 +1,78 @@
+//! The SQL database: accounts and the notification outbox. SQLite by default (zero set-up), MySQL /
+//! MariaDB in production. Each store has one implementation per backend behind a trait; the
+//! migrations live in `migrations/sqlite` and `migrations/mysql` (same numbering, same meaning).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+/// A connection pool to whichever SQL backend the configuration names.
+#[derive(Clone, Debug)]
+pub enum Sql {
+    Sqlite(SqlitePool),
+    MySql(MySqlPool),
+}
+
+impl Sql {
+    /// Connect to `url` (`sqlite://path`, `sqlite::memory:`, `mysql://...`) and run the migrations.
+    /// Creates the SQLite file (and its directory) when missing.
+    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        let sql = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            if let Some(dir) = opts.get_filename().parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(opts)
+                .await?;
+            Sql::Sqlite(pool)
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            let url = url.replacen("mariadb:", "mysql:", 1);
+            let opts = MySqlConnectOptions::from_str(&url)?;
+            let pool = MySqlPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(opts)
+                .await?;
+            Sql::MySql(pool)
+        } else {
+            return Err(sqlx::Error::Configuration("expected a sqlite: or mysql: URL".into()));
+        };
+        sql.migrate().await?;
+        Ok(sql)
+    }
+
+    async fn migrate(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Sql::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
+            Sql::MySql(p) => sqlx::migrate!("./migrations/mysql").run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// A trivial round trip, for readiness.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Sql::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+            Sql::MySql(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Sql::Sqlite(p) => p.close().await,
+            Sql::MySql(p) => p.close().await,
+        }
+    }
+}
