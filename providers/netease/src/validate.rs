@@ -1,7 +1,7 @@
 //! NetEase's parameter rules, shared by the client (validate before sending) and the simulator
 //! (answer 414 like NetEase would). Lengths are in characters.
 
-use imbridge_provider::InvalidField;
+use imbridge_provider::{InvalidField, Profile};
 
 pub const ACCID_MAX: usize = 32;
 pub const NAME_MAX: usize = 64;
@@ -23,6 +23,14 @@ pub const NONCE_MAX: usize = 128;
 pub const GETUINFOS_MAX: usize = 200;
 /// `msg/sendBatchAttachMsg` accepts at most this many recipients.
 pub const BATCH_RECIPIENTS_MAX: usize = 500;
+/// `msg/sendMsg` `body` (a JSON document).
+pub const MSG_BODY_MAX: usize = 5000;
+/// `msg/sendMsg` `ext`.
+pub const MSG_EXT_MAX: usize = 1024;
+/// NetEase documents no limit for team ids (numeric strings in practice); this bounds them.
+pub const TEAM_ID_MAX: usize = 64;
+/// Our own bound on the `RequestId` header.
+pub const REQUEST_ID_MAX: usize = 128;
 
 /// NetEase's canonical accid: lowercased, 1..=32 chars of `[a-z0-9_@.-]`.
 pub fn normalize_accid(field: &str, accid: &str) -> Result<String, InvalidField> {
@@ -68,6 +76,40 @@ pub fn check_json(field: &str, value: &str, max: usize) -> Result<(), InvalidFie
         .map_err(|_| InvalidField::new(field, "must be valid JSON"))
 }
 
+/// Every profile field against NetEase's limits (user/create and user/updateUinfo).
+pub fn check_profile(profile: &Profile) -> Result<(), InvalidField> {
+    check_opt_len("name", profile.name.as_deref(), NAME_MAX)?;
+    check_opt_len("icon", profile.icon.as_deref(), ICON_MAX)?;
+    check_opt_len("sign", profile.sign.as_deref(), SIGN_MAX)?;
+    check_opt_len("email", profile.email.as_deref(), EMAIL_MAX)?;
+    check_opt_len("birth", profile.birth.as_deref(), BIRTH_MAX)?;
+    check_opt_len("mobile", profile.mobile.as_deref(), MOBILE_MAX)?;
+    if let Some(gender) = profile.gender {
+        check_gender("gender", gender)?;
+    }
+    check_opt_len("ex", profile.ex.as_deref(), EX_MAX)
+}
+
+/// A team id: non-empty, bounded, no whitespace or control characters.
+pub fn check_team_id(field: &str, tid: &str) -> Result<(), InvalidField> {
+    if tid.is_empty() {
+        return Err(InvalidField::new(field, "must not be empty"));
+    }
+    check_len(field, tid, TEAM_ID_MAX)?;
+    if tid.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(InvalidField::new(field, "must not contain whitespace"));
+    }
+    Ok(())
+}
+
+/// A `RequestId` header value: 1..=128 visible ASCII characters.
+pub fn check_request_id(field: &str, id: &str) -> Result<(), InvalidField> {
+    if id.is_empty() || id.len() > REQUEST_ID_MAX || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(InvalidField::new(field, format!("1 to {REQUEST_ID_MAX} visible ASCII characters")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +123,24 @@ mod tests {
         assert!(normalize_accid("accid", &"a".repeat(32)).is_ok());
         assert!(normalize_accid("accid", "bad id").is_err());
         assert!(normalize_accid("accid", "名字").is_err());
+    }
+
+    #[test]
+    fn profile_limits_name_the_field() {
+        let ok = Profile { name: Some("n".repeat(64)), gender: Some(2), ..Profile::default() };
+        assert!(check_profile(&ok).is_ok());
+        let long = Profile { email: Some("e".repeat(65)), ..Profile::default() };
+        assert_eq!(check_profile(&long).unwrap_err().field, "email");
+        let gender = Profile { gender: Some(3), ..Profile::default() };
+        assert_eq!(check_profile(&gender).unwrap_err().field, "gender");
+    }
+
+    #[test]
+    fn request_ids_are_visible_ascii() {
+        assert!(check_request_id("request_id", "op-1:update").is_ok());
+        assert!(check_request_id("request_id", "").is_err());
+        assert!(check_request_id("request_id", "a b").is_err());
+        assert!(check_request_id("request_id", "é").is_err());
+        assert!(check_request_id("request_id", &"r".repeat(129)).is_err());
     }
 }
