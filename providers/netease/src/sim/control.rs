@@ -1,0 +1,266 @@
+//! The simulator's routes: NetEase's API under `/nimserver`, and inspection and control for tests
+//! under `/__sim` (a path NetEase never uses); the table is in the `sim` module's documentation.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::api;
+use super::callbacks::CallbackMode;
+use super::clients::{ClientError, ClientMessage, ClientPresence, ClientRead, ClientRecall};
+use super::faults::Faults;
+use super::state::SimState;
+
+/// A control API refusal.
+#[derive(Debug)]
+pub(crate) struct ControlError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ControlError {
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_request",
+            message: message.into(),
+        }
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ClientError> for ControlError {
+    fn from(e: ClientError) -> Self {
+        let status = if e.code == "login_refused" {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        Self {
+            status,
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"code": self.code, "message": self.message})),
+        )
+            .into_response()
+    }
+}
+
+type ControlResult<T> = Result<T, ControlError>;
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> ControlResult<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| ControlError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+pub(crate) fn router(state: SimState) -> Router {
+    Router::new()
+        .route("/nimserver/{module}/{action}", post(api::nim_call))
+        .route("/__sim/accounts", get(accounts))
+        .route("/__sim/accounts/{accid}", get(account))
+        .route("/__sim/friendships/{accid}", get(friendships))
+        .route("/__sim/notifications", get(notifications))
+        .route("/__sim/messages", get(messages))
+        .route("/__sim/calls", get(calls))
+        .route(
+            "/__sim/faults",
+            get(faults).post(set_faults).delete(clear_faults),
+        )
+        .route("/__sim/login", post(login))
+        .route("/__sim/reset", post(reset))
+        .route("/__sim/callbacks", get(callbacks))
+        .route("/__sim/callbacks/flush", post(flush_callbacks))
+        .route(
+            "/__sim/callbacks/mode",
+            get(callback_mode).post(set_callback_mode),
+        )
+        .route("/__sim/callbacks/url", post(set_callback_url))
+        .route("/__sim/callbacks/raw", post(raw_callback))
+        .route("/__sim/clients/message", post(client_message))
+        .route("/__sim/clients/read", post(client_read))
+        .route("/__sim/clients/recall", post(client_recall))
+        .route("/__sim/clients/login", post(client_login))
+        .route("/__sim/clients/logout", post(client_logout))
+        .fallback(|| async { ControlError::not_found("no such route on the NetEase simulator") })
+        .with_state(state)
+}
+
+async fn accounts(State(s): State<SimState>) -> impl IntoResponse {
+    Json(s.accounts())
+}
+
+async fn account(
+    State(s): State<SimState>,
+    Path(accid): Path<String>,
+) -> ControlResult<impl IntoResponse> {
+    s.account(&accid)
+        .map(Json)
+        .ok_or_else(|| ControlError::not_found(format!("no account {accid}")))
+}
+
+async fn friendships(State(s): State<SimState>, Path(accid): Path<String>) -> impl IntoResponse {
+    Json(s.friendships(&accid))
+}
+
+async fn notifications(State(s): State<SimState>) -> impl IntoResponse {
+    Json(s.notifications())
+}
+
+async fn messages(State(s): State<SimState>) -> impl IntoResponse {
+    Json(s.messages())
+}
+
+async fn calls(State(s): State<SimState>) -> impl IntoResponse {
+    Json(s.call_counts())
+}
+
+async fn faults(State(s): State<SimState>) -> impl IntoResponse {
+    Json(s.faults())
+}
+
+async fn set_faults(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
+    let faults: Faults = parse(&body)?;
+    if let Some(problem) = faults.problem() {
+        return Err(ControlError::bad_request(problem));
+    }
+    s.set_faults(faults.clone());
+    Ok(Json(faults))
+}
+
+async fn clear_faults(State(s): State<SimState>) -> impl IntoResponse {
+    s.clear_faults();
+    Json(Faults::default())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    accid: String,
+    token: String,
+}
+
+async fn login(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
+    let b: LoginBody = parse(&body)?;
+    Ok(Json(s.login(&b.accid, &b.token)))
+}
+
+async fn reset(State(s): State<SimState>) -> impl IntoResponse {
+    s.reset().await;
+    Json(json!({"ok": true}))
+}
+
+async fn callbacks(State(s): State<SimState>) -> impl IntoResponse {
+    Json(s.callbacks())
+}
+
+#[derive(Deserialize)]
+struct FlushQuery {
+    timeout_ms: Option<u64>,
+}
+
+async fn flush_callbacks(State(s): State<SimState>, Query(q): Query<FlushQuery>) -> Response {
+    let timeout = Duration::from_millis(q.timeout_ms.unwrap_or(10_000));
+    if s.flush_callbacks(timeout).await {
+        Json(json!({"ok": true})).into_response()
+    } else {
+        let message = format!("callbacks still pending after {} ms", timeout.as_millis());
+        (
+            StatusCode::GATEWAY_TIMEOUT,
+            Json(json!({"code": "timeout", "message": message})),
+        )
+            .into_response()
+    }
+}
+
+async fn callback_mode(State(s): State<SimState>) -> impl IntoResponse {
+    Json(s.callback_mode())
+}
+
+async fn set_callback_mode(
+    State(s): State<SimState>,
+    body: Bytes,
+) -> ControlResult<impl IntoResponse> {
+    let mode: CallbackMode = parse(&body)?;
+    s.set_callback_mode(mode);
+    Ok(Json(mode))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UrlBody {
+    url: Option<String>,
+}
+
+async fn set_callback_url(
+    State(s): State<SimState>,
+    body: Bytes,
+) -> ControlResult<impl IntoResponse> {
+    let b: UrlBody = parse(&body)?;
+    if let Some(url) = &b.url {
+        reqwest::Url::parse(url).map_err(|e| ControlError::bad_request(format!("url: {e}")))?;
+    }
+    s.set_callback_url(b.url.clone());
+    Ok(Json(json!({"url": b.url})))
+}
+
+async fn raw_callback(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
+    let event: Value = parse(&body)?;
+    s.emit_callback(event);
+    Ok(Json(json!({"ok": true})))
+}
+
+async fn client_message(
+    State(s): State<SimState>,
+    body: Bytes,
+) -> ControlResult<impl IntoResponse> {
+    let m = s.client_message(parse::<ClientMessage>(&body)?).await?;
+    Ok(Json(json!({
+        "msgidServer": m.msgid_server.to_string(),
+        "msgidClient": m.msgid_client,
+        "msgTimestamp": m.timestamp,
+    })))
+}
+
+async fn client_read(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
+    let timestamp = s.client_read(parse::<ClientRead>(&body)?).await?;
+    Ok(Json(json!({"ok": true, "timestamp": timestamp})))
+}
+
+async fn client_recall(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
+    s.client_recall(parse::<ClientRecall>(&body)?).await?;
+    Ok(Json(json!({"ok": true})))
+}
+
+async fn client_login(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
+    s.client_login(parse::<ClientPresence>(&body)?).await?;
+    Ok(Json(json!({"ok": true})))
+}
+
+async fn client_logout(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
+    s.client_logout(parse::<ClientPresence>(&body)?).await?;
+    Ok(Json(json!({"ok": true})))
+}
