@@ -1,0 +1,319 @@
+//! The embedded message store: SQLite (WAL, `synchronous=FULL`), its own file, so `cargo run`
+//! needs no MongoDB.
+//!
+//! Writes go through one connection and one transaction per batch. SQLite has a single writer
+//! anyway; serialising in the pool instead of on the file lock means no `SQLITE_BUSY` between our
+//! own writers, and inside a transaction "read the facts, then write" is atomic: a message insert
+//! reads the watermark and the recall facts, a receipt or recall updates the stored messages, and
+//! whichever comes first the other sees it. Reads use a separate pool of read-only connections,
+//! which WAL lets run beside the writer.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+
+use super::model::{body_digest, lower, millis, with_state};
+use super::{
+    Applied, ApplyOutcome, DeadLetter, MessageStore, PresenceRecord, RawCallback, StoreError,
+};
+
+mod apply;
+
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// How long a caller waits for a connection before the store counts as unavailable (503).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQLite message store. Cheap to clone (pools inside).
+#[derive(Clone, Debug)]
+pub struct EmbeddedMessageStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    raw_retention: Duration,
+}
+
+impl EmbeddedMessageStore {
+    /// Open (creating if missing, with its directory) the store at `url`: `sqlite://path/file.db`,
+    /// `sqlite:file.db`, or `sqlite::memory:` (one private database per call, for tests). Raw bodies
+    /// are kept for `raw_retention`.
+    pub async fn open(url: &str, raw_retention: Duration) -> Result<Self, StoreError> {
+        let base = SqliteConnectOptions::from_str(url)
+            .map_err(internal)?
+            .busy_timeout(Duration::from_secs(10));
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let store = if in_memory {
+            // Every connection to an in-memory database would be a database of its own (sqlx uses a
+            // shared cache, which has its own table locks); one connection that never closes keeps
+            // one database and serialises everything.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(base)
+                .await
+                .map_err(sql_error)?;
+            sqlx::raw_sql(SCHEMA)
+                .execute(&pool)
+                .await
+                .map_err(sql_error)?;
+            EmbeddedMessageStore {
+                writer: pool.clone(),
+                reader: pool,
+                raw_retention,
+            }
+        } else {
+            create_parent_dir(base.get_filename())?;
+            let writer_options = base
+                .clone()
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full);
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(writer_options)
+                .await
+                .map_err(sql_error)?;
+            // The schema (and WAL mode) must exist before a read-only connection opens the file.
+            sqlx::raw_sql(SCHEMA)
+                .execute(&writer)
+                .await
+                .map_err(sql_error)?;
+            let reader = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(base.read_only(true))
+                .await
+                .map_err(sql_error)?;
+            EmbeddedMessageStore {
+                writer,
+                reader,
+                raw_retention,
+            }
+        };
+        Ok(store)
+    }
+
+    /// Close both pools (waits for connections in use to be returned).
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+fn create_parent_dir(file: &Path) -> Result<(), StoreError> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(Box::new(e)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Classify a SQLite error: anything about reaching or locking the file is `Unavailable`.
+fn sql_error(error: sqlx::Error) -> StoreError {
+    // Primary result codes: BUSY, LOCKED, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL.
+    const UNAVAILABLE_CODES: [i64; 8] = [5, 6, 8, 10, 11, 13, 14, 15];
+    let unavailable = match &error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| UNAVAILABLE_CODES.contains(&(code & 0xff))),
+        _ => false,
+    };
+    if unavailable {
+        StoreError::Unavailable(Box::new(error))
+    } else {
+        StoreError::Internal(Box::new(error))
+    }
+}
+
+fn internal(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Internal(Box::new(error))
+}
+
+fn json_object(text: &str) -> Result<Map<String, Value>, StoreError> {
+    serde_json::from_str(text).map_err(internal)
+}
+
+#[async_trait]
+impl MessageStore for EmbeddedMessageStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn apply(&self, batch: &[Applied]) -> Result<Vec<ApplyOutcome>, StoreError> {
+        apply::apply(&self.writer, batch, self.raw_retention).await
+    }
+
+    async fn dead_letter(&self, raw: &RawCallback, reason: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO dead_letters (digest, provider, event_type, body, reason, received_at_ms)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(body_digest(&raw.provider, &raw.body))
+        .bind(&raw.provider)
+        .bind(&raw.event_type)
+        .bind(raw.body.as_ref())
+        .bind(reason)
+        .bind(millis(raw.received_at))
+        .execute(&self.writer)
+        .await
+        .map_err(sql_error)?;
+        Ok(())
+    }
+
+    async fn unread(
+        &self,
+        reader: &str,
+        peers: &[String],
+    ) -> Result<HashMap<String, u64>, StoreError> {
+        let mut wanted: Vec<String> = peers.iter().map(|p| lower(p)).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let counts: HashMap<String, u64> = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            // One statement whatever the number of peers (a JSON array bound once), so it is
+            // prepared once and cached; the terms on conversation and state select the partial
+            // index, which covers the query.
+            let rows = sqlx::query(
+                "SELECT from_acc, COUNT(*) FROM messages
+                 WHERE to_acc = ? AND from_acc IN (SELECT value FROM json_each(?))
+                   AND conversation = 'p2p' AND state = 0 AND counts_unread = 1 AND recalled = 0
+                 GROUP BY from_acc",
+            )
+            .bind(lower(reader))
+            .bind(serde_json::to_string(&wanted).map_err(internal)?)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(sql_error)?;
+            rows.iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get::<String, _>(0)?,
+                        row.try_get::<i64, _>(1)?.unsigned_abs(),
+                    ))
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(sql_error)?
+        };
+        Ok(peers
+            .iter()
+            .map(|peer| (peer.clone(), counts.get(&lower(peer)).copied().unwrap_or(0)))
+            .collect())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(sql_error)?;
+        Ok(())
+    }
+
+    async fn get_message(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        let row = sqlx::query("SELECT document, state, recalled FROM messages WHERE msg_key = ?")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(sql_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let document: String = row.try_get(0).map_err(sql_error)?;
+        let state: i64 = row.try_get(1).map_err(sql_error)?;
+        let recalled: bool = row.try_get(2).map_err(sql_error)?;
+        Ok(Some(Value::Object(with_state(
+            json_object(&document)?,
+            state == 1,
+            recalled,
+        ))))
+    }
+
+    async fn read_watermark(&self, reader: &str, peer: &str) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT read_up_to_ms FROM read_watermarks WHERE reader = ? AND peer = ?",
+        )
+        .bind(lower(reader))
+        .bind(lower(peer))
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(sql_error)
+    }
+
+    async fn presence(&self, accid: &str) -> Result<Vec<PresenceRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT accid, device_id, online, at_ms, document FROM presence WHERE accid = ? ORDER BY device_id",
+        )
+        .bind(lower(accid))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(sql_error)?;
+        rows.iter()
+            .map(|row| {
+                let document: String = row.try_get(4).map_err(sql_error)?;
+                Ok(PresenceRecord {
+                    accid: row.try_get(0).map_err(sql_error)?,
+                    device_id: row.try_get(1).map_err(sql_error)?,
+                    online: row.try_get(2).map_err(sql_error)?,
+                    at_ms: row.try_get(3).map_err(sql_error)?,
+                    document: Value::Object(json_object(&document)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn raw_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM raw_callbacks")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(sql_error)?;
+        Ok(n.unsigned_abs())
+    }
+
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT provider, event_type, body, reason, received_at_ms FROM dead_letters
+             ORDER BY received_at_ms DESC, digest LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(sql_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeadLetter {
+                    provider: row.try_get(0)?,
+                    event_type: row.try_get(1)?,
+                    body: Bytes::from(row.try_get::<Vec<u8>, _>(2)?),
+                    reason: row.try_get(3)?,
+                    received_at_ms: row.try_get(4)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(sql_error)
+    }
+
+    async fn purge_expired_raw(&self, now: SystemTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM raw_callbacks WHERE expires_at_ms <= ?")
+            .bind(millis(now))
+            .execute(&self.writer)
+            .await
+            .map_err(sql_error)?;
+        Ok(done.rows_affected())
+    }
+}

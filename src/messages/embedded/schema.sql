@@ -1,0 +1,67 @@
+-- The embedded message store: its own SQLite file, separate from the accounts database, created at
+-- open (every statement is idempotent). Same facts as the MongoDB collections.
+
+-- Messages: the provider's document as JSON text, plus the columns the queries need.
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    msg_key TEXT NOT NULL UNIQUE,          -- msgidServer: a redelivery is a no-op
+    to_acc TEXT NOT NULL,
+    from_acc TEXT NOT NULL,
+    conversation TEXT NOT NULL,            -- p2p, team, p2p_system, team_system, other
+    counts_unread INTEGER NOT NULL,
+    sent_at_ms INTEGER NOT NULL,
+    state INTEGER NOT NULL,                -- 0 unread, 1 read (agrees with read_watermarks)
+    recalled INTEGER NOT NULL,             -- agrees with recalls
+    document TEXT NOT NULL                 -- JSON, without state and recalled
+);
+
+-- Holds only unread one-to-one messages, so it stays small; serves the unread count and the read
+-- receipt's state update. The last two columns are constant in it, but listing them lets SQLite
+-- answer the unread count from the index alone (a covering index) without reading the rows.
+CREATE INDEX IF NOT EXISTS messages_unread
+    ON messages (to_acc, from_acc, counts_unread, recalled, sent_at_ms, conversation, state)
+    WHERE conversation = 'p2p' AND state = 0;
+
+CREATE TABLE IF NOT EXISTS read_watermarks (
+    reader TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    read_up_to_ms INTEGER NOT NULL,
+    PRIMARY KEY (reader, peer)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS recalls (
+    msg_key TEXT NOT NULL PRIMARY KEY,
+    from_acc TEXT NOT NULL,
+    to_acc TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS presence (
+    accid TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    online INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (accid, device_id)
+);
+
+-- The audit trail: one row per distinct body (digest of provider + body), purged after retention.
+CREATE TABLE IF NOT EXISTS raw_callbacks (
+    digest TEXT NOT NULL PRIMARY KEY,
+    provider TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS raw_callbacks_expiry ON raw_callbacks (expires_at_ms);
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    digest TEXT NOT NULL PRIMARY KEY,
+    provider TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    received_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_at_ms);

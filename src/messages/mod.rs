@@ -1,0 +1,198 @@
+//! The callback data stores: what NetEase copies to us (messages, recalls, read receipts, presence,
+//! and every raw body) kept as facts, and the unread counts computed from them.
+//!
+//! State is facts, not counters (shared/design.md): messages keyed by the provider's message key,
+//! recalls keyed by the message key they recall, one read watermark per (reader, peer) that only
+//! moves forward, presence per device where the newest timestamp wins. Every write is idempotent and
+//! order-independent, so duplicate and shuffled deliveries converge to the same state.
+//!
+//! Two backends with one behaviour (one conformance suite, `tests/message_store`):
+//! - [`MongoMessageStore`] for production (`IMBRIDGE_MONGODB_URI`);
+//! - [`EmbeddedMessageStore`], a SQLite file of its own, so `cargo run` needs no MongoDB.
+//!
+//! Each stored message document keeps the provider's own field names (the platform's other systems
+//! read it) plus a few fields of ours:
+//! - `state`: 0 unread, 1 read; always agrees with the (reader, peer) read watermark;
+//! - `recalled`: the message was recalled (the recall may have arrived first);
+//! - `from`: the sender, lowercased; `to` is rewritten lowercased for one-to-one conversations;
+//! - `conversation`: `p2p`, `team`, `p2p_system`, `team_system` or `other`;
+//! - `countsUnread`: a one-to-one chat message that counts towards unread (not TIPS, not a system
+//!   notification);
+//! - `msgidServer` is the message key as a string and `msgTimestamp` the sent-at as a number, whatever
+//!   type the delivery carried, so that the unique index and the range comparisons see one type.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use imbridge_provider::Event;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+mod embedded;
+mod model;
+mod mongo;
+
+pub use embedded::EmbeddedMessageStore;
+pub use mongo::{MongoMessageStore, MongoStoreOptions};
+
+/// A callback body as received, for the audit trail (and the dead-letter store).
+#[derive(Debug, Clone)]
+pub struct RawCallback {
+    /// The provider's short name (`"netease"`).
+    pub provider: String,
+    /// The provider's event type (`"1"`, `"30"`, ...); empty when the body could not be parsed.
+    pub event_type: String,
+    /// The body bytes exactly as received.
+    pub body: Bytes,
+    pub received_at: SystemTime,
+}
+
+/// One verified callback to store: its raw body and the events parsed from it.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub raw: RawCallback,
+    pub events: Vec<Event>,
+}
+
+/// What [`MessageStore::apply`] did with one callback, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    /// Events that were applied: new messages and recalls, and every read report and presence event
+    /// (those merge newest-wins, so they have no notion of a duplicate). `Other` events count in
+    /// neither field: they are stored raw only.
+    pub applied: u32,
+    /// Messages and recalls whose key was already stored: a redelivery that changed nothing.
+    pub duplicates: u32,
+    /// This exact body (same provider, same bytes) was already in the raw audit trail.
+    pub raw_duplicate: bool,
+}
+
+/// The newest known presence of one device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresenceRecord {
+    /// Lowercased.
+    pub accid: String,
+    pub device_id: String,
+    pub online: bool,
+    pub at_ms: i64,
+    /// The stored document: the provider's own fields of the newest event plus ours (`accid`,
+    /// `deviceId`, `online`, `atMs`).
+    pub document: Value,
+}
+
+/// A signed callback that could not be parsed, kept so that nothing is lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub provider: String,
+    pub event_type: String,
+    pub body: Bytes,
+    pub reason: String,
+    /// Milliseconds since the epoch (what both backends keep).
+    pub received_at_ms: i64,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or cannot take the write now (network, pool exhausted,
+    /// primary stepping down, disk busy, write concern not satisfied). Nothing was acknowledged;
+    /// a retry may succeed. Routes answer 503.
+    #[error("message store unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else (a document the database refuses, a bug). Routes answer 500.
+    #[error("message store failed")]
+    Internal(#[source] BoxError),
+}
+
+impl StoreError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// The callback data store. Both implementations pass the same conformance suite.
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
+    /// `"mongodb"` or `"sqlite"`, for logs and metrics.
+    fn backend(&self) -> &'static str;
+
+    /// Durably store a batch of verified callbacks: each raw body (audit trail, expiring after the
+    /// configured retention) and its events. A single callback is a batch of one; group commit
+    /// passes many, and each collection gets one bulk write for the whole batch.
+    ///
+    /// Idempotent and order-independent: applying callbacks again, in any order or batch split,
+    /// leaves the same state. Returns one outcome per callback, in batch order. On `Err` nothing is
+    /// acknowledged; part of the batch may be stored, and applying it again completes it.
+    async fn apply(&self, batch: &[Applied]) -> Result<Vec<ApplyOutcome>, StoreError>;
+
+    /// Keep a signed body that could not be parsed. Idempotent on (provider, body).
+    async fn dead_letter(&self, raw: &RawCallback, reason: &str) -> Result<(), StoreError>;
+
+    /// Unread messages for `reader` from each of `peers`, in one query: one-to-one chat messages
+    /// from the peer to the reader sent after the reader's watermark for that peer, not recalled.
+    /// Accids are compared lowercased. The map has every requested peer as given (zero included).
+    async fn unread(
+        &self,
+        reader: &str,
+        peers: &[String],
+    ) -> Result<HashMap<String, u64>, StoreError>;
+
+    /// One round trip to the database, for readiness.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The stored message document with this key (the provider's fields plus ours, see the module
+    /// documentation), or `None`.
+    async fn get_message(&self, key: &str) -> Result<Option<Value>, StoreError>;
+
+    /// Where `reader` has read the conversation with `peer` up to (ms), if any receipt arrived.
+    async fn read_watermark(&self, reader: &str, peer: &str) -> Result<Option<i64>, StoreError>;
+
+    /// The newest presence of each device of `accid`, ordered by device id.
+    async fn presence(&self, accid: &str) -> Result<Vec<PresenceRecord>, StoreError>;
+
+    /// How many raw bodies the audit trail holds (distinct bodies; a redelivery is stored once).
+    async fn raw_count(&self) -> Result<u64, StoreError>;
+
+    /// The newest `limit` dead letters, newest first.
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// Delete raw bodies whose retention ended at or before `now`; returns how many. The embedded
+    /// store relies on this (see [`spawn_raw_purge`]); MongoDB's TTL index does it by itself, and
+    /// this only hurries it.
+    async fn purge_expired_raw(&self, now: SystemTime) -> Result<u64, StoreError>;
+}
+
+/// Purge expired raw bodies every `every` until `cancel` fires. Failures are logged and retried at
+/// the next tick: the audit trail outliving its retention a little is harmless.
+pub fn spawn_raw_purge(
+    store: Arc<dyn MessageStore>,
+    every: Duration,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            match store.purge_expired_raw(SystemTime::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(
+                    purged = n,
+                    backend = store.backend(),
+                    "expired raw callbacks purged"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "raw callback purge failed")
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,384 @@
+//! The MongoDB message store (production).
+//!
+//! Collections, created with their indexes at start-up:
+//! - `messages`: the provider's message documents plus ours (see the `messages` module); unique
+//!   `msgidServer`; `unread` = {to, from, countsUnread, recalled, msgTimestamp} partial on
+//!   {conversation: "p2p", state: 0}, so it holds only unread one-to-one messages;
+//! - `read_watermarks`: `_id` "reader|peer" (accids cannot contain `|`), `readUpToMs` moved by `$max`;
+//! - `recalls`: `_id` = the recalled message key;
+//! - `presence`: unique {accid, deviceId}, replaced only by a newer event;
+//! - `raw_callbacks`: `_id` = digest of the body, TTL index on `expireAt`;
+//! - `dead_letters`: `_id` = digest of the body.
+//!
+//! Every write is a unique insert, a `$max`/conditional upsert or an `update_many` that only moves
+//! flags one way; nothing reads and then writes on the strength of what it read (apply.rs explains
+//! how `state`/`recalled` still converge under concurrency).
+//!
+//! Sharding (when one replica set is not enough): shard `messages` on `{to: 1, from: 1}` (or
+//! `{to: "hashed"}`): one reader's conversations then live on one shard and the unread query, which
+//! always names `to`, is targeted. A unique index must then include the shard key, so the unique
+//! index becomes `{to: 1, msgidServer: 1}`, which is as good for idempotency (a redelivery has the
+//! same receiver).
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Bson, DateTime, Document};
+use mongodb::options::{ClientOptions, DatabaseOptions, Hint, IndexOptions, WriteConcern};
+use mongodb::{Client, Database, IndexModel};
+use serde_json::Value;
+
+use super::model::{body_digest, lower, millis};
+use super::{
+    Applied, ApplyOutcome, DeadLetter, MessageStore, PresenceRecord, RawCallback, StoreError,
+};
+
+mod apply;
+mod bulk;
+mod convert;
+mod errors;
+
+use convert::{bson_to_json, document_to_object, integer};
+use errors::mongo_error;
+
+const MESSAGES: &str = "messages";
+const WATERMARKS: &str = "read_watermarks";
+const RECALLS: &str = "recalls";
+const PRESENCE: &str = "presence";
+const RAW: &str = "raw_callbacks";
+const DEAD_LETTERS: &str = "dead_letters";
+
+/// Name of the partial index the unread query is pinned to.
+const UNREAD_INDEX: &str = "unread";
+
+/// How long an operation waits for a usable server before the store counts as unavailable,
+/// unless the URI says otherwise (the driver's default is 30 s, too long for a callback).
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Everything [`MongoMessageStore::connect_with`] needs besides the URI.
+#[derive(Clone, Debug)]
+pub struct MongoStoreOptions {
+    pub database: String,
+    /// How long raw callback bodies are kept.
+    pub raw_retention: Duration,
+    /// Acknowledge only when a majority has journaled the write (default): a callback is answered
+    /// 200 only once it survives a primary failover.
+    pub write_concern: WriteConcern,
+}
+
+impl MongoStoreOptions {
+    pub fn new(database: impl Into<String>, raw_retention: Duration) -> Self {
+        MongoStoreOptions {
+            database: database.into(),
+            raw_retention,
+            write_concern: WriteConcern::builder()
+                .w(mongodb::options::Acknowledgment::Majority)
+                .journal(true)
+                .build(),
+        }
+    }
+}
+
+/// The MongoDB message store. Cheap to clone (the client is shared).
+#[derive(Clone, Debug)]
+pub struct MongoMessageStore {
+    db: Database,
+    /// The write concern as a command field, for the `update` commands we run ourselves.
+    write_concern: Document,
+    raw_retention: Duration,
+}
+
+impl MongoMessageStore {
+    /// Connect with the durable default write concern and create collections and indexes.
+    pub async fn connect(
+        uri: &str,
+        database: &str,
+        raw_retention: Duration,
+    ) -> Result<Self, StoreError> {
+        Self::connect_with(uri, MongoStoreOptions::new(database, raw_retention)).await
+    }
+
+    pub async fn connect_with(uri: &str, options: MongoStoreOptions) -> Result<Self, StoreError> {
+        let mut client_options = ClientOptions::parse(uri).await.map_err(mongo_error)?;
+        client_options
+            .server_selection_timeout
+            .get_or_insert(SERVER_SELECTION_TIMEOUT);
+        client_options
+            .connect_timeout
+            .get_or_insert(SERVER_SELECTION_TIMEOUT);
+        client_options
+            .app_name
+            .get_or_insert_with(|| "imbridge".to_owned());
+        let client = Client::with_options(client_options).map_err(mongo_error)?;
+        let db = client.database_with_options(
+            &options.database,
+            DatabaseOptions::builder()
+                .write_concern(options.write_concern.clone())
+                .build(),
+        );
+        let write_concern = mongodb::bson::to_document(&options.write_concern)
+            .map_err(|e| StoreError::Internal(Box::new(e)))?;
+        let store = MongoMessageStore {
+            db,
+            write_concern,
+            raw_retention: options.raw_retention,
+        };
+        store.create_indexes().await?;
+        Ok(store)
+    }
+
+    /// The database this store writes to (for tests and operations).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    async fn create_indexes(&self) -> Result<(), StoreError> {
+        let unique = || IndexOptions::builder().unique(true).build();
+        let messages = [
+            IndexModel::builder().keys(doc! { "msgidServer": 1 }).options(unique()).build(),
+            IndexModel::builder()
+                .keys(doc! { "to": 1, "from": 1, "countsUnread": 1, "recalled": 1, "msgTimestamp": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name(UNREAD_INDEX.to_owned())
+                        .partial_filter_expression(doc! { "conversation": "p2p", "state": 0 })
+                        .build(),
+                )
+                .build(),
+        ];
+        let presence = IndexModel::builder()
+            .keys(doc! { "accid": 1, "deviceId": 1 })
+            .options(unique())
+            .build();
+        // Each document carries its own expiry, so a new retention applies to new bodies without
+        // touching the index (changing expireAfterSeconds would need collMod).
+        let raw_ttl = IndexModel::builder()
+            .keys(doc! { "expireAt": 1 })
+            .options(IndexOptions::builder().expire_after(Duration::ZERO).build())
+            .build();
+        let dead_letters = IndexModel::builder()
+            .keys(doc! { "receivedAt": -1 })
+            .build();
+        let collection = |name| self.db.collection::<Document>(name);
+        collection(MESSAGES)
+            .create_indexes(messages)
+            .await
+            .map_err(mongo_error)?;
+        collection(PRESENCE)
+            .create_index(presence)
+            .await
+            .map_err(mongo_error)?;
+        collection(RAW)
+            .create_index(raw_ttl)
+            .await
+            .map_err(mongo_error)?;
+        collection(DEAD_LETTERS)
+            .create_index(dead_letters)
+            .await
+            .map_err(mongo_error)?;
+        // `read_watermarks` and `recalls` are keyed by `_id`; create them now so that they exist
+        // (and show up in the platform's tools) before the first receipt or recall.
+        for name in [WATERMARKS, RECALLS] {
+            if let Err(error) = self.db.create_collection(name).await {
+                const NAMESPACE_EXISTS: i32 = 48;
+                match &*error.kind {
+                    mongodb::error::ErrorKind::Command(c) if c.code == NAMESPACE_EXISTS => {}
+                    _ => return Err(mongo_error(error)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn collection(&self, name: &str) -> mongodb::Collection<Document> {
+        self.db.collection(name)
+    }
+}
+
+pub(super) fn watermark_id(reader: &str, peer: &str) -> String {
+    format!("{reader}|{peer}")
+}
+
+fn body_bson(body: &Bytes) -> Bson {
+    match std::str::from_utf8(body) {
+        Ok(text) => Bson::String(text.to_owned()),
+        Err(_) => Bson::Binary(mongodb::bson::Binary {
+            subtype: mongodb::bson::spec::BinarySubtype::Generic,
+            bytes: body.to_vec(),
+        }),
+    }
+}
+
+fn body_bytes(value: Option<&Bson>) -> Bytes {
+    match value {
+        Some(Bson::String(text)) => Bytes::from(text.clone().into_bytes()),
+        Some(Bson::Binary(binary)) => Bytes::from(binary.bytes.clone()),
+        _ => Bytes::new(),
+    }
+}
+
+fn date_millis(value: Option<&Bson>) -> i64 {
+    match value {
+        Some(Bson::DateTime(at)) => at.timestamp_millis(),
+        _ => 0,
+    }
+}
+
+#[async_trait]
+impl MessageStore for MongoMessageStore {
+    fn backend(&self) -> &'static str {
+        "mongodb"
+    }
+
+    async fn apply(&self, batch: &[Applied]) -> Result<Vec<ApplyOutcome>, StoreError> {
+        apply::apply(self, batch).await
+    }
+
+    async fn dead_letter(&self, raw: &RawCallback, reason: &str) -> Result<(), StoreError> {
+        let letter = doc! {
+            "_id": body_digest(&raw.provider, &raw.body),
+            "provider": &raw.provider,
+            "eventType": &raw.event_type,
+            "body": body_bson(&raw.body),
+            "reason": reason,
+            "receivedAt": DateTime::from_millis(millis(raw.received_at)),
+        };
+        self.insert_unordered(DEAD_LETTERS, vec![letter])
+            .await
+            .map(|_| ())
+    }
+
+    async fn unread(
+        &self,
+        reader: &str,
+        peers: &[String],
+    ) -> Result<HashMap<String, u64>, StoreError> {
+        let mut wanted: Vec<String> = peers.iter().map(|p| lower(p)).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        if !wanted.is_empty() {
+            // `state` and `recalled` are kept on the messages (apply.rs), so watermark and recalls
+            // are already in this one round trip. Pinned to the partial index: a planner may not
+            // pick a partial index for `$in` on its own (SecantusDB does not).
+            let pipeline = [
+                doc! { "$match": {
+                    "to": lower(reader), "from": { "$in": &wanted },
+                    "conversation": "p2p", "state": 0, "countsUnread": true, "recalled": false,
+                } },
+                doc! { "$group": { "_id": "$from", "n": { "$sum": 1 } } },
+            ];
+            let mut cursor = self
+                .collection(MESSAGES)
+                .aggregate(pipeline)
+                .hint(Hint::Name(UNREAD_INDEX.to_owned()))
+                // Every group in the first reply: one round trip even for 1 000 peers.
+                .batch_size(u32::try_from(wanted.len()).unwrap_or(u32::MAX))
+                .await
+                .map_err(mongo_error)?;
+            while let Some(group) = cursor.try_next().await.map_err(mongo_error)? {
+                let peer = group.get_str("_id").unwrap_or_default().to_owned();
+                let n = integer(group.get("n"))
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0);
+                counts.insert(peer, n);
+            }
+        }
+        Ok(peers
+            .iter()
+            .map(|peer| (peer.clone(), counts.get(&lower(peer)).copied().unwrap_or(0)))
+            .collect())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map_err(mongo_error)?;
+        Ok(())
+    }
+
+    async fn get_message(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        let found = self
+            .collection(MESSAGES)
+            .find_one(doc! { "msgidServer": key })
+            .projection(doc! { "_id": 0 })
+            .await
+            .map_err(mongo_error)?;
+        Ok(found.map(|doc| Value::Object(document_to_object(doc))))
+    }
+
+    async fn read_watermark(&self, reader: &str, peer: &str) -> Result<Option<i64>, StoreError> {
+        let found = self
+            .collection(WATERMARKS)
+            .find_one(doc! { "_id": watermark_id(&lower(reader), &lower(peer)) })
+            .await
+            .map_err(mongo_error)?;
+        Ok(found.and_then(|doc| integer(doc.get("readUpToMs"))))
+    }
+
+    async fn presence(&self, accid: &str) -> Result<Vec<PresenceRecord>, StoreError> {
+        let docs: Vec<Document> = self
+            .collection(PRESENCE)
+            .find(doc! { "accid": lower(accid) })
+            .projection(doc! { "_id": 0 })
+            .sort(doc! { "deviceId": 1 })
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        Ok(docs
+            .into_iter()
+            .map(|doc| PresenceRecord {
+                accid: doc.get_str("accid").unwrap_or_default().to_owned(),
+                device_id: doc.get_str("deviceId").unwrap_or_default().to_owned(),
+                online: doc.get_bool("online").unwrap_or(false),
+                at_ms: integer(doc.get("atMs")).unwrap_or(0),
+                document: bson_to_json(Bson::Document(doc)),
+            })
+            .collect())
+    }
+
+    async fn raw_count(&self) -> Result<u64, StoreError> {
+        self.collection(RAW)
+            .count_documents(doc! {})
+            .await
+            .map_err(mongo_error)
+    }
+
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
+        let docs: Vec<Document> = self
+            .collection(DEAD_LETTERS)
+            .find(doc! {})
+            .sort(doc! { "receivedAt": -1, "_id": 1 })
+            .limit(i64::from(limit))
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        Ok(docs
+            .into_iter()
+            .map(|doc| DeadLetter {
+                provider: doc.get_str("provider").unwrap_or_default().to_owned(),
+                event_type: doc.get_str("eventType").unwrap_or_default().to_owned(),
+                body: body_bytes(doc.get("body")),
+                reason: doc.get_str("reason").unwrap_or_default().to_owned(),
+                received_at_ms: date_millis(doc.get("receivedAt")),
+            })
+            .collect())
+    }
+
+    async fn purge_expired_raw(&self, now: SystemTime) -> Result<u64, StoreError> {
+        let done = self
+            .collection(RAW)
+            .delete_many(doc! { "expireAt": { "$lte": DateTime::from_millis(millis(now)) } })
+            .await
+            .map_err(mongo_error)?;
+        Ok(done.deleted_count)
+    }
+}

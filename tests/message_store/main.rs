@@ -1,0 +1,331 @@
+//! The message store conformance suite, run against both backends:
+//! - the embedded SQLite store (in memory, and on a file where durability matters);
+//! - MongoDB (`#[ignore = "needs MongoDB"]`; set IMBRIDGE_TEST_MONGODB_URI, e.g. a SecantusDB at
+//!   `mongodb://127.0.0.1:27017/?directConnection=true`). Each test uses its own database and drops it.
+//!
+//! `cargo test -p imbridge --test message_store -- --include-ignored`
+
+use std::time::Duration;
+
+use imbridge::messages::{EmbeddedMessageStore, MessageStore, MongoMessageStore};
+
+mod events;
+mod property;
+mod suite;
+
+/// How long the stores under test keep raw bodies.
+pub const RETENTION: Duration = Duration::from_secs(3600);
+
+async fn embedded() -> EmbeddedMessageStore {
+    EmbeddedMessageStore::open("sqlite::memory:", RETENTION)
+        .await
+        .expect("open the in-memory store")
+}
+
+/// A MongoDB store on a database of its own, dropped by [`MongoDb::drop`].
+struct MongoDb {
+    store: MongoMessageStore,
+}
+
+impl MongoDb {
+    async fn new() -> Self {
+        let uri = std::env::var("IMBRIDGE_TEST_MONGODB_URI").unwrap_or_else(|_| {
+            panic!(
+                "IMBRIDGE_TEST_MONGODB_URI is not set: this test needs a MongoDB (or SecantusDB), e.g. \
+                 IMBRIDGE_TEST_MONGODB_URI='mongodb://127.0.0.1:27017/?directConnection=true'"
+            )
+        });
+        let database = format!("imbridge_test_{}", uuid::Uuid::new_v4().simple());
+        let store = MongoMessageStore::connect(&uri, &database, RETENTION)
+            .await
+            .expect("connect to MongoDB");
+        MongoDb { store }
+    }
+
+    async fn drop(self) {
+        self.store
+            .database()
+            .drop()
+            .await
+            .expect("drop the test database");
+    }
+}
+
+/// One `#[tokio::test]` per suite function and backend.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let store = crate::embedded().await;
+                    crate::suite::$name(&store).await;
+                }
+            )*
+        }
+        mod mongo {
+            $(
+                #[tokio::test]
+                #[ignore = "needs MongoDB"]
+                async fn $name() {
+                    let db = crate::MongoDb::new().await;
+                    crate::suite::$name(&db.store).await;
+                    db.drop().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    every_field_is_stored_with_state,
+    a_duplicate_message_changes_nothing,
+    a_batch_reports_one_outcome_per_callback,
+    a_recall_after_the_message_uncounts_it,
+    a_recall_before_the_message_uncounts_it,
+    a_receipt_after_the_messages_reads_them,
+    messages_after_their_receipt_are_stored_read,
+    an_older_receipt_from_another_device_changes_nothing,
+    tips_system_and_team_messages_never_count,
+    accids_are_compared_lowercased,
+    unread_answers_every_peer_in_one_call,
+    presence_keeps_the_newest_event_per_device,
+    every_callback_body_is_kept_raw,
+    raw_bodies_expire_after_the_retention,
+    unparseable_bodies_are_dead_lettered,
+    ping_answers,
+);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn embedded_store_matches_the_oracle() {
+    let rt = runtime();
+    let store = rt.block_on(embedded());
+    property::run(&rt, &store, 64);
+}
+
+#[test]
+#[ignore = "needs MongoDB"]
+fn mongodb_store_matches_the_oracle() {
+    let rt = runtime();
+    let db = rt.block_on(MongoDb::new());
+    // SecantusDB writes about 10k documents/s: keep the case count modest.
+    property::run(&rt, &db.store, 16);
+    rt.block_on(db.drop());
+}
+
+#[tokio::test]
+async fn embedded_file_store_is_durable_across_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("nested/messages.db").display()
+    );
+    let store = EmbeddedMessageStore::open(&url, RETENTION)
+        .await
+        .expect("open a new file");
+    // The file store has separate reader and writer pools: run the whole suite's core on it too.
+    suite::a_receipt_after_the_messages_reads_them(&store).await;
+    store
+        .apply(&[events::callback(vec![events::chat(
+            "kept", "shop", "buyer", 5,
+        )])])
+        .await
+        .unwrap();
+    store.close().await;
+
+    let reopened = EmbeddedMessageStore::open(&url, RETENTION)
+        .await
+        .expect("reopen the file");
+    assert_eq!(
+        reopened.unread("buyer", &["shop".into()]).await.unwrap()["shop"],
+        1
+    );
+    assert!(reopened.get_message("kept").await.unwrap().is_some());
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&sqlx::SqlitePool::connect(&url).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+#[ignore = "needs MongoDB"]
+async fn mongodb_creates_its_indexes_at_start_up() {
+    let db = MongoDb::new().await;
+    let database = db.store.database();
+    let names = |collection: &'static str| async move {
+        let mut names = database
+            .collection::<mongodb::bson::Document>(collection)
+            .list_index_names()
+            .await
+            .unwrap();
+        names.sort();
+        names
+    };
+    assert_eq!(names("messages").await, ["_id_", "msgidServer_1", "unread"]);
+    assert_eq!(names("presence").await, ["_id_", "accid_1_deviceId_1"]);
+    assert_eq!(names("raw_callbacks").await, ["_id_", "expireAt_1"]);
+    // Connecting again (a restart) finds everything in place.
+    let uri = std::env::var("IMBRIDGE_TEST_MONGODB_URI").unwrap();
+    MongoMessageStore::connect(&uri, database.name(), RETENTION)
+        .await
+        .expect("idempotent start-up");
+    db.drop().await;
+}
+
+/// A writer that died between inserting a message and repairing its flags (so its callback was
+/// never acknowledged) leaves `state`/`recalled` behind the facts; the provider's redelivery repairs
+/// them. Simulated by resetting the flags of a stored message by hand.
+#[tokio::test]
+#[ignore = "needs MongoDB"]
+async fn mongodb_redelivery_repairs_flags_left_behind_by_a_dead_writer() {
+    use ::mongodb::bson::{doc, Document};
+    let db = MongoDb::new().await;
+    let (buyer, shop) = (events::unique("buyer"), events::unique("shop"));
+    let (read, recalled) = (events::unique("m"), events::unique("m"));
+    let message_read = events::callback(vec![events::chat(&read, &shop, &buyer, 100)]);
+    let message_recalled = events::callback(vec![events::chat(&recalled, &shop, &buyer, 300)]);
+    db.store
+        .apply(&[events::callback(vec![events::receipt(&buyer, &shop, 200)])])
+        .await
+        .unwrap();
+    db.store
+        .apply(&[events::callback(vec![events::recall(
+            &recalled, &shop, &buyer,
+        )])])
+        .await
+        .unwrap();
+    db.store
+        .apply(&[message_read.clone(), message_recalled.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store
+            .unread(&buyer, std::slice::from_ref(&shop))
+            .await
+            .unwrap()[&shop],
+        0
+    );
+
+    let messages = db.store.database().collection::<Document>("messages");
+    messages
+        .update_one(
+            doc! { "msgidServer": &read },
+            doc! { "$set": { "state": 0 } },
+        )
+        .await
+        .unwrap();
+    messages
+        .update_one(
+            doc! { "msgidServer": &recalled },
+            doc! { "$set": { "recalled": false } },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store
+            .unread(&buyer, std::slice::from_ref(&shop))
+            .await
+            .unwrap()[&shop],
+        2,
+        "the damage is visible"
+    );
+
+    let outcomes = db
+        .store
+        .apply(&[message_read, message_recalled])
+        .await
+        .unwrap();
+    assert!(
+        outcomes.iter().all(|o| o.duplicates == 1),
+        "redeliveries: {outcomes:?}"
+    );
+    assert_eq!(
+        db.store
+            .unread(&buyer, std::slice::from_ref(&shop))
+            .await
+            .unwrap()[&shop],
+        0
+    );
+    assert_eq!(
+        db.store.get_message(&read).await.unwrap().unwrap()["state"],
+        1
+    );
+    assert_eq!(
+        db.store.get_message(&recalled).await.unwrap().unwrap()["recalled"],
+        true
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_mongodb_is_unavailable() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let uri =
+        format!("mongodb://127.0.0.1:{port}/?directConnection=true&serverSelectionTimeoutMS=300");
+    let error = MongoMessageStore::connect(&uri, "imbridge_unreachable", RETENTION)
+        .await
+        .expect_err("nothing to connect to");
+    assert!(
+        error.is_unavailable(),
+        "expected Unavailable (503), got {error:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_embedded_file_that_cannot_be_opened_is_unavailable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The path is a directory: SQLite cannot open it as a database file.
+    let url = format!("sqlite://{}", dir.path().display());
+    let error = EmbeddedMessageStore::open(&url, RETENTION)
+        .await
+        .expect_err("a directory is no database");
+    assert!(
+        error.is_unavailable(),
+        "expected Unavailable (503), got {error:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_purge_task_removes_expired_raw_bodies() {
+    use std::sync::Arc;
+    use std::time::SystemTime;
+    let store: Arc<dyn MessageStore> = Arc::new(embedded().await);
+    let long_ago = SystemTime::now() - RETENTION * 2;
+    store
+        .apply(&[events::callback_at(vec![], long_ago)])
+        .await
+        .unwrap();
+    assert_eq!(store.raw_count().await.unwrap(), 1);
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = imbridge::messages::spawn_raw_purge(
+        store.clone(),
+        Duration::from_millis(10),
+        cancel.clone(),
+    );
+    let mut remaining = 1;
+    for _ in 0..500 {
+        remaining = store.raw_count().await.unwrap();
+        if remaining == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cancel.cancel();
+    task.await.expect("the task ends when cancelled");
+    assert_eq!(remaining, 0, "the expired body was purged");
+}
