@@ -76,3 +76,45 @@ impl Sql {
         }
     }
 }
+
+/// Runs the same expression against whichever pool `sql` holds, binding it to `$pool`. Most queries
+/// are written once in the SQL both SQLite and MySQL accept (`?` placeholders, plain INSERT with the
+/// unique key deciding races); this expands them into one arm per backend.
+///
+/// ```ignore
+/// let n: i64 = with_pool!(&self.sql, pool => sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(pool).await)?;
+/// ```
+#[macro_export]
+macro_rules! with_pool {
+    ($sql:expr, $pool:ident => $body:expr) => {
+        match $sql {
+            $crate::db::Sql::Sqlite($pool) => $body,
+            $crate::db::Sql::MySql($pool) => $body,
+        }
+    };
+}
+
+/// Whether a database error means "the database is not reachable right now" (so the caller should
+/// answer 503 and may retry) rather than a bug or a constraint violation.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+    ) || matches!(err, sqlx::Error::Database(db) if is_transient_db_code(db.code().as_deref()))
+}
+
+/// MySQL SQLSTATEs for a lost or refused connection; SQLite "busy"/"locked" result codes (the busy
+/// timeout already waited for the writer).
+fn is_transient_db_code(code: Option<&str>) -> bool {
+    matches!(code, Some("08S01" | "08004" | "08001" | "5" | "6" | "261" | "262" | "517"))
+}
+
+/// Milliseconds since the Unix epoch, the timestamp format of every table.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,207 @@
+//! The one way to build and run the service: [`Application::build`] from a [`Config`] and an
+//! optional pre-bound listener (tests bind `127.0.0.1:0`), then [`Application::run_until_stopped`].
+//! Feature routers are merged here and the tower layers applied in one place.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use imbridge_netease::sim::SimHandle;
+use imbridge_provider::ImProvider;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::accounts::{AccountService, AccountStore};
+use crate::auth::{self, ApiKeys};
+use crate::config::{Config, ConfigError};
+use crate::db::Sql;
+use crate::error::AppError;
+use crate::providers::{self, ProviderSetup, ProviderSetupError};
+
+/// Everything handlers share. Cheap to clone (pools and `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub sql: Sql,
+    /// The only way to reach the IM provider.
+    pub provider: Arc<dyn ImProvider>,
+    pub accounts: AccountService,
+    pub outbox: crate::notifications::Outbox,
+    /// Cancelled when the service shuts down; background work stops on it.
+    pub shutdown: CancellationToken,
+}
+
+/// Why the service could not start. Each message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("cannot open the SQL database (database_url): {0}")]
+    Database(#[source] sqlx::Error),
+    #[error(transparent)]
+    Provider(#[from] ProviderSetupError),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: Router,
+    state: AppState,
+    sandbox: Option<SimHandle>,
+}
+
+impl Application {
+    /// Bind (or take `listener`), open the database, set up the provider (sandbox simulator when
+    /// no NetEase base URL is configured) and build the router. Nothing is served until
+    /// [`Application::run_until_stopped`].
+    pub async fn build(config: Config, listener: Option<TcpListener>) -> Result<Self, StartupError> {
+        let listener = match listener {
+            Some(listener) => listener,
+            None => {
+                // Refuse before binding: an open API must not be reachable even for a moment.
+                config.check_listen_addr(config.listen)?;
+                TcpListener::bind(config.listen)
+                    .await
+                    .map_err(|source| StartupError::Listen { addr: config.listen, source })?
+            }
+        };
+        let addr = listener.local_addr().map_err(|source| StartupError::Listen { addr: config.listen, source })?;
+        config.check_listen_addr(addr)?;
+
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| StartupError::DataDir { path: config.data_dir.display().to_string(), source })?;
+        let sql = Sql::connect(config.database_url.expose_secret()).await.map_err(StartupError::Database)?;
+
+        let callback_url = format!("http://{}{}", reachable(addr), config.callbacks.path);
+        let ProviderSetup { provider, sandbox } = providers::build(&config, &callback_url).await?;
+
+        let state = AppState {
+            accounts: AccountService::new(AccountStore::new(sql.clone()), provider.clone()),
+            outbox: crate::notifications::Outbox::new(sql.clone(), provider.clone(), config.outbox.clone()),
+            config: Arc::new(config),
+            sql,
+            provider,
+            shutdown: CancellationToken::new(),
+        };
+        state.outbox.start_worker(&state.shutdown);
+        let router = router(state.clone());
+        tracing::info!(%addr, provider = state.provider.name(), "imbridge ready");
+        Ok(Self { listener, addr, router, state, sandbox })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The in-process simulator's base URL (`http://127.0.0.1:PORT/nimserver`) in sandbox mode.
+    pub fn sandbox_base_url(&self) -> Option<String> {
+        self.sandbox.as_ref().map(SimHandle::base_url)
+    }
+
+    /// Cancel it to stop the service gracefully (what SIGTERM / Ctrl-C do in `main`).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    /// Serve until the shutdown token is cancelled, then let in-flight requests finish within
+    /// `http.shutdown_timeout_secs`, stop the sandbox simulator and close the database.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Application { listener, router, state, sandbox, .. } = self;
+        let token = state.shutdown.clone();
+        let deadline = state.config.http.shutdown_timeout();
+        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(token.clone().cancelled_owned());
+        let outcome = tokio::select! {
+            outcome = serve => outcome,
+            () = async { token.cancelled().await; tokio::time::sleep(deadline).await } => {
+                tracing::warn!(?deadline, "shutdown deadline passed; closing the remaining connections");
+                Ok(())
+            }
+        };
+        state.outbox.shutdown().await;
+        if let Some(sim) = sandbox {
+            sim.shutdown().await;
+        }
+        state.sql.close().await;
+        tracing::info!("imbridge stopped");
+        outcome
+    }
+}
+
+/// An address this host can reach the listener on (the sandbox simulator posts callbacks to it).
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
+        _ => addr,
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP surface: `/v1` (bearer keys) and the provider callback path (signed by the
+/// provider, so no bearer key).
+pub fn router(state: AppState) -> Router {
+    let config = &state.config;
+    let keys = ApiKeys::new(&config.api_keys);
+    let v1 = Router::new()
+        .merge(crate::accounts::router())
+        .merge(crate::chats::router())
+        .merge(crate::notifications::router())
+        .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
+        .route_layer(middleware::from_fn_with_state(keys, auth::require_api_key));
+
+    Router::new()
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(config.http.request_timeout(), deadline))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Every request gets `http.request_timeout_secs`, answered with a JSON 408 when it runs out.
+async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            Json(serde_json::json!({"code": "timeout", "message": format!("no answer within {} s", limit.as_secs())})),
+        )
+            .into_response(),
+    }
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> Response {
+    let body = serde_json::json!({"code": "method_not_allowed", "message": "method not allowed on this route"});
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}

@@ -1,0 +1,126 @@
+//! The command line: `imbridge [serve]`, `imbridge simulate`, `imbridge sign`. `main.rs` only
+//! parses and calls [`run`].
+
+mod sign;
+mod telemetry;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use imbridge_netease::sim::{SimConfig, Simulator};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use sign::SignArgs;
+
+use crate::app::Application;
+use crate::config::{Config, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(name = "imbridge", version, about = "Bridge between an e-commerce backend and IM providers (NetEase YunXin)")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (the default). Configuration: config/default.toml, --config, IMBRIDGE_* variables.
+    Serve(ServeArgs),
+    /// Run the NetEase simulator as a standalone server (for front-end development and tests).
+    Simulate(SimulateArgs),
+    /// Print the NetEase signature headers for a body and secret.
+    Sign(SignArgs),
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// A TOML file layered over the defaults (environment variables still win).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub listen: SocketAddr,
+    #[arg(long, default_value = "imbridge-sandbox")]
+    pub app_key: String,
+    #[arg(long, env = "IMBRIDGE_SIM_APP_SECRET", hide_env_values = true, default_value = "imbridge-sandbox-secret")]
+    pub app_secret: String,
+    /// Where to post signed callbacks (e.g. http://127.0.0.1:8080/callbacks/netease).
+    #[arg(long)]
+    pub callback_url: Option<String>,
+    /// Keep the simulator's state in this file across restarts.
+    #[arg(long)]
+    pub state_file: Option<PathBuf>,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(args).await,
+        Command::Simulate(args) => simulate(args).await,
+        Command::Sign(args) => {
+            for (name, value) in sign::headers(&args).context("cannot read the body")? {
+                println!("{name}: {value}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref())?;
+    telemetry::init(config.log.format, &config.log.filter);
+    let app = Application::build(config, None).await?;
+    cancel_on_signal(app.shutdown_token());
+    app.run_until_stopped().await.context("server failed")
+}
+
+async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    telemetry::init(LogFormat::Text, "info");
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let config = SimConfig {
+        app_key: args.app_key,
+        app_secret: args.app_secret,
+        callback_url: args.callback_url,
+        state_path: args.state_file,
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start(config, listener).await.context("cannot start the simulator")?;
+    tracing::info!(base_url = %sim.base_url(), "NetEase simulator running; Ctrl-C stops it");
+    let stop = CancellationToken::new();
+    cancel_on_signal(stop.clone());
+    stop.cancelled().await;
+    sim.shutdown().await;
+    Ok(())
+}
+
+/// Cancel `token` on Ctrl-C or SIGTERM.
+fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested");
+        token.cancel();
+    });
+}

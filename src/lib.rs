@@ -1,0 +1,19 @@
+//! imbridge: the server-side bridge between an e-commerce platform and IM providers.
+//!
+//! Feature modules own their routes and logic; `app` merges the routers and applies the layers.
+
+pub use imbridge_provider as provider;
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod callbacks;
+pub mod chats;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod messages;
+pub mod notifications;
+pub mod providers;
+pub mod unread;

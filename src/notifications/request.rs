@@ -1,0 +1,125 @@
+//! The body of `POST /v1/notifications` and its validation. Everything the provider would refuse
+//! is caught here, before anything is stored, and reported with the field's name.
+
+use std::collections::HashSet;
+
+use imbridge_provider::{ImProvider, InvalidField, Target};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::model::{Message, NewNotification};
+
+/// The longest idempotency key accepted (characters).
+pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+/// `POST /v1/notifications`, as sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationRequest {
+    pub from: String,
+    /// Recipient accounts; exactly one of `to` and `team`.
+    pub to: Option<Vec<String>>,
+    pub team: Option<String>,
+    /// A JSON object (sent serialized) or a string (sent as is).
+    pub attach: Value,
+    pub push_content: Option<String>,
+    /// A JSON object.
+    pub payload: Option<Value>,
+    pub sound: Option<String>,
+    #[serde(default)]
+    pub online_only: bool,
+    #[serde(default = "yes")]
+    pub badge: bool,
+    #[serde(default = "yes")]
+    pub route: bool,
+    pub idempotency_key: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl NotificationRequest {
+    /// Check every field and normalize accids (provider form, duplicates dropped, first occurrence
+    /// order kept). `max_recipients` bounds the recipient list after de-duplication.
+    pub fn validate(self, provider: &dyn ImProvider, max_recipients: usize) -> Result<NewNotification, InvalidField> {
+        let from = provider.normalize_account(&self.from).map_err(|e| rename(e, "from"))?;
+        let target = match (self.to, self.team) {
+            (Some(_), Some(_)) => return Err(InvalidField::new("to", "give either to or team, not both")),
+            (None, None) => return Err(InvalidField::new("to", "give the recipients (to) or a team")),
+            (Some(to), None) => Target::Users(recipients(provider, &to, max_recipients)?),
+            (None, Some(team)) => {
+                if team.trim().is_empty() {
+                    return Err(InvalidField::new("team", "must not be empty"));
+                }
+                Target::Team(team)
+            }
+        };
+        let attach = match self.attach {
+            Value::String(s) if s.is_empty() => return Err(InvalidField::new("attach", "must not be empty")),
+            Value::String(s) => s,
+            Value::Object(o) => Value::Object(o).to_string(),
+            _ => return Err(InvalidField::new("attach", "must be a JSON object or a string")),
+        };
+        let payload = match self.payload {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(o)) => Some(Value::Object(o).to_string()),
+            Some(_) => return Err(InvalidField::new("payload", "must be a JSON object")),
+        };
+        if let Some(key) = &self.idempotency_key {
+            if key.is_empty() || key.chars().count() > IDEMPOTENCY_KEY_MAX {
+                return Err(InvalidField::new("idempotency_key", format!("1 to {IDEMPOTENCY_KEY_MAX} characters")));
+            }
+        }
+        let message = Message {
+            from,
+            attach,
+            push_content: self.push_content,
+            payload,
+            sound: self.sound,
+            online_only: self.online_only,
+            badge: self.badge,
+            route: self.route,
+        };
+        let new = NewNotification { message, target, idempotency_key: self.idempotency_key };
+        // The provider's own limits (lengths, JSON, team id), checked on every call it will get.
+        for target in new.chunks(provider.max_batch_recipients()) {
+            provider.validate_notification(&new.message.to_notification(target)).map_err(api_field)?;
+        }
+        Ok(new)
+    }
+}
+
+fn recipients(provider: &dyn ImProvider, to: &[String], max: usize) -> Result<Vec<String>, InvalidField> {
+    let mut seen = HashSet::with_capacity(to.len());
+    let mut accids = Vec::with_capacity(to.len());
+    for (i, raw) in to.iter().enumerate() {
+        let accid = provider.normalize_account(raw).map_err(|e| rename(e, &format!("to[{i}]")))?;
+        if seen.insert(accid.clone()) {
+            accids.push(accid);
+        }
+    }
+    if accids.is_empty() {
+        return Err(InvalidField::new("to", "at least one recipient"));
+    }
+    if accids.len() > max {
+        return Err(InvalidField::new("to", format!("at most {max} distinct recipients")));
+    }
+    Ok(accids)
+}
+
+fn rename(e: InvalidField, field: &str) -> InvalidField {
+    InvalidField::new(field, e.reason)
+}
+
+/// Provider field names that differ from this API's (NetEase spells some in one word).
+fn api_field(e: InvalidField) -> InvalidField {
+    let field = match e.field.as_str() {
+        "pushcontent" | "pushContent" => "push_content",
+        "fromAccid" => "from",
+        "toAccids" | "accids" => "to",
+        "tid" => "team",
+        other => other,
+    };
+    InvalidField::new(field, e.reason)
+}

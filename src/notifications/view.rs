@@ -1,0 +1,132 @@
+//! The JSON shapes of the notification API's answers.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, SecondsFormat};
+use serde::Serialize;
+
+use super::model::{NotificationStatus, Outcome};
+use super::store::{StoredItem, StoredNotification};
+
+/// `202`/`200` answer to `POST /v1/notifications`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Accepted {
+    pub id: String,
+    pub status: NotificationStatus,
+    pub recipients: u64,
+}
+
+/// `GET /v1/notifications/{id}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotificationView {
+    pub id: String,
+    pub status: NotificationStatus,
+    pub from: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    pub recipients: i64,
+    pub created_at: String,
+    /// Provider sends started, over all deliveries.
+    pub attempts: i64,
+    /// The provider's most recent answer (code and description) over all deliveries.
+    pub last_code: Option<i64>,
+    pub last_desc: Option<String>,
+    /// Accounts the provider does not know; they got nothing.
+    pub unregistered: Vec<String>,
+    /// One entry per recipient (or one for the team).
+    pub outcomes: Vec<RecipientOutcome>,
+    /// One entry per provider call.
+    pub deliveries: Vec<DeliveryView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecipientOutcome {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    pub outcome: Outcome,
+    pub attempts: i64,
+    pub last_code: Option<i64>,
+    pub last_desc: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryView {
+    /// Sent as the provider's request id on every attempt of this call.
+    pub request_id: String,
+    pub recipients: i64,
+    pub outcome: Outcome,
+    pub attempts: i64,
+    /// When the next attempt is due (while the delivery is not settled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    pub last_code: Option<i64>,
+    pub last_desc: Option<String>,
+    pub unregistered: Vec<String>,
+}
+
+impl From<StoredNotification> for NotificationView {
+    fn from(n: StoredNotification) -> Self {
+        let status = n.status();
+        let latest =
+            n.items.iter().filter(|i| i.last_code.is_some() || i.last_desc.is_some()).max_by_key(|i| i.updated_at);
+        let mut unregistered = Vec::new();
+        let mut outcomes = Vec::with_capacity(n.recipient_count.max(0) as usize);
+        let mut deliveries = Vec::with_capacity(n.items.len());
+        for item in &n.items {
+            let outcome = Outcome::of_item(item.status(), item.attempts);
+            let item_unregistered = item.unregistered_list();
+            let unknown: HashSet<&str> = item_unregistered.iter().map(String::as_str).collect();
+            let entry = |accid: Option<String>, team: Option<String>, outcome| RecipientOutcome {
+                accid,
+                team,
+                outcome,
+                attempts: item.attempts,
+                last_code: item.last_code,
+                last_desc: item.last_desc.clone(),
+            };
+            match &item.team {
+                Some(tid) => outcomes.push(entry(None, Some(tid.clone()), outcome)),
+                None => outcomes.extend(item.recipient_list().into_iter().map(|accid| {
+                    let o = if unknown.contains(accid.as_str()) { Outcome::Unregistered } else { outcome };
+                    entry(Some(accid), None, o)
+                })),
+            }
+            deliveries.push(delivery(item, outcome, item_unregistered.clone()));
+            unregistered.extend(item_unregistered);
+        }
+        NotificationView {
+            id: n.id,
+            status,
+            from: n.message.from,
+            team: n.team,
+            recipients: n.recipient_count,
+            created_at: rfc3339(n.created_at_ms),
+            attempts: n.items.iter().map(|i| i.attempts).sum(),
+            last_code: latest.and_then(|i| i.last_code),
+            last_desc: latest.and_then(|i| i.last_desc.clone()),
+            unregistered,
+            outcomes,
+            deliveries,
+        }
+    }
+}
+
+fn delivery(item: &StoredItem, outcome: Outcome, unregistered: Vec<String>) -> DeliveryView {
+    let pending = matches!(outcome, Outcome::Queued | Outcome::Sending);
+    DeliveryView {
+        request_id: item.request_id.clone(),
+        recipients: item.recipient_count,
+        outcome,
+        attempts: item.attempts,
+        next_attempt_at: pending.then(|| rfc3339(item.next_attempt_at)),
+        last_code: item.last_code,
+        last_desc: item.last_desc.clone(),
+        unregistered,
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
+}

@@ -1,0 +1,91 @@
+//! Builds the IM provider the service talks to, from the configuration. With no NetEase base URL
+//! configured this is **sandbox mode**: the NetEase simulator runs inside the process on a loopback
+//! port, with its state in the data directory, and the provider points at it — everything works end
+//! to end with no external service.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use imbridge_netease::sim::{SimConfig, SimHandle, Simulator};
+use imbridge_netease::{NeteaseConfig, NeteaseProvider, RateLimits};
+use imbridge_provider::ImProvider;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+/// The provider, and the in-process simulator behind it in sandbox mode.
+pub struct ProviderSetup {
+    pub provider: Arc<dyn ImProvider>,
+    pub sandbox: Option<SimHandle>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderSetupError {
+    #[error("cannot start the sandbox NetEase simulator: {0}")]
+    Sandbox(#[source] std::io::Error),
+    #[error("cannot set up the NetEase client: {0}")]
+    Client(#[source] imbridge_netease::NeteaseError),
+}
+
+/// `callback_url` is where the sandbox simulator delivers its callbacks (this service's own
+/// callback endpoint); ignored outside sandbox mode, where it is set in the NetEase console.
+pub async fn build(config: &Config, callback_url: &str) -> Result<ProviderSetup, ProviderSetupError> {
+    let settings = &config.netease;
+    let (base_url, app_key, app_secret, sandbox) = match &settings.base_url {
+        Some(url) => (url.clone(), settings.app_key.clone(), settings.app_secret.clone(), None),
+        None => {
+            let app_key = non_empty(&settings.app_key).unwrap_or(&config.sandbox.app_key).to_owned();
+            let app_secret = if settings.app_secret.expose_secret().trim().is_empty() {
+                config.sandbox.app_secret.clone()
+            } else {
+                settings.app_secret.clone()
+            };
+            let state_path = config.sandbox_state_path();
+            let sim = start_sandbox(&app_key, &app_secret, callback_url, state_path.clone()).await?;
+            tracing::warn!(
+                simulator = %sim.base_url(),
+                state = %state_path.display(),
+                %callback_url,
+                "SANDBOX MODE: netease.base_url is not set, so NetEase is simulated in-process; nothing \
+                 reaches a real NetEase app. Set IMBRIDGE_NETEASE_BASE_URL, _APP_KEY and _APP_SECRET for production."
+            );
+            (sim.base_url(), app_key, app_secret, Some(sim))
+        }
+    };
+    let netease = NeteaseConfig {
+        base_url,
+        app_key,
+        app_secret,
+        connect_timeout: settings.connect_timeout(),
+        request_timeout: settings.request_timeout(),
+        callback_window: config.callbacks.window(),
+        limits: RateLimits { per_second: settings.rate_per_second, batch_per_minute: settings.rate_batch_per_minute },
+    };
+    let provider = NeteaseProvider::new(netease).map_err(ProviderSetupError::Client)?;
+    Ok(ProviderSetup { provider: Arc::new(provider), sandbox })
+}
+
+async fn start_sandbox(
+    app_key: &str,
+    app_secret: &SecretString,
+    callback_url: &str,
+    state_path: PathBuf,
+) -> Result<SimHandle, ProviderSetupError> {
+    if let Some(dir) = state_path.parent() {
+        std::fs::create_dir_all(dir).map_err(ProviderSetupError::Sandbox)?;
+    }
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(ProviderSetupError::Sandbox)?;
+    let sim_config = SimConfig {
+        app_key: app_key.to_owned(),
+        app_secret: app_secret.expose_secret().to_owned(),
+        callback_url: Some(callback_url.to_owned()),
+        state_path: Some(state_path),
+        ..SimConfig::default()
+    };
+    Simulator::start(sim_config, listener).await.map_err(ProviderSetupError::Sandbox)
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    Some(s.trim()).filter(|s| !s.is_empty())
+}

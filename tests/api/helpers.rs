@@ -1,0 +1,408 @@
+//! `spawn_app()`: the real application on 127.0.0.1:0, built exactly as `main` builds it, talking to
+//! the NetEase simulator on its own port 0, with a fresh SQLite file in a temp dir (or a fresh
+//! MariaDB database). Each test owns its app, simulator and database, so tests run in parallel.
+
+use std::sync::Arc;
+
+use imbridge::app::Application;
+use imbridge::config::Config;
+use imbridge_netease::sim::{SimConfig, SimHandle, Simulator};
+use reqwest::{Response, StatusCode};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const API_KEY: &str = "test-api-key-0123456789abcdef";
+pub const APP_KEY: &str = "test-app-key";
+
+/// Runs each named `async fn name(backend: Backend)` once against SQLite and once against MariaDB
+/// (`#[ignore = "needs MariaDB"]`; `./scripts/test` runs those with `--include-ignored`).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod mariadb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs MariaDB"]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::MySql).await
+                }
+            )*
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MySql,
+}
+
+fn init_tracing() {
+    // Silent unless RUST_LOG is set (e.g. RUST_LOG=imbridge=debug cargo test ...).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// A database of its own for one test: a SQLite file in the test's temp dir, or a MariaDB database
+/// `imbridge_t_<uuid>` created now and dropped when this is dropped.
+pub struct TestDatabase {
+    pub url: String,
+    mysql_drop: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend, dir: &std::path::Path) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                Self { url: format!("sqlite://{}", dir.join("imbridge.db").display()), mysql_drop: None }
+            }
+            Backend::MySql => {
+                let base = mysql_base_url();
+                let name = format!("imbridge_t_{}", uuid::Uuid::new_v4().simple());
+                mysql_execute(&base, &format!("CREATE DATABASE `{name}`")).await;
+                let mut url = reqwest::Url::parse(&base).expect("IMBRIDGE_TEST_MYSQL_URL is a URL");
+                url.set_path(&format!("/{name}"));
+                Self { url: url.to_string(), mysql_drop: Some((base, name)) }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((base, name)) = self.mysql_drop.take() {
+            // Drop runs outside async context guarantees: use a thread with its own runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(mysql_execute(&base, &format!("DROP DATABASE IF EXISTS `{name}`")));
+            })
+            .join();
+        }
+    }
+}
+
+pub fn mysql_base_url() -> String {
+    std::env::var("IMBRIDGE_TEST_MYSQL_URL").unwrap_or_else(|_| {
+        panic!(
+            "IMBRIDGE_TEST_MYSQL_URL is not set: the MariaDB tests need a server, e.g. \
+             IMBRIDGE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306/test (./scripts/test sets it up)"
+        )
+    })
+}
+
+async fn mysql_execute(url: &str, statement: &str) {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::MySqlConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to MariaDB at IMBRIDGE_TEST_MYSQL_URL: {e}"));
+    conn.execute(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    let _ = conn.close().await;
+}
+
+/// How to spawn an app. `TestApp::spawn(Backend::Sqlite)` covers most tests.
+pub struct Spawn {
+    pub backend: Backend,
+    /// `false`: sandbox mode (the app starts its own simulator).
+    pub external_sim: bool,
+    pub api_keys: Vec<String>,
+    /// Reuse a data dir / database (restart tests).
+    pub dir: Option<Arc<TempDir>>,
+    pub database: Option<Arc<TestDatabase>>,
+    /// The app secret the app uses (the simulator always uses its own).
+    pub app_secret: Option<String>,
+    /// Use another test app's simulator (two instances of the service, one NetEase app).
+    pub shared_sim: Option<(String, String)>,
+    /// Last word on the configuration, e.g. `|c| c.http.request_timeout_secs = 1`.
+    pub configure: Option<Configure>,
+}
+
+/// A change to the test configuration, applied just before the app is built.
+pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
+
+impl Spawn {
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            external_sim: true,
+            api_keys: vec![API_KEY.to_owned()],
+            dir: None,
+            database: None,
+            app_secret: None,
+            shared_sim: None,
+            configure: None,
+        }
+    }
+
+    pub fn configure(mut self, f: impl FnOnce(&mut Config) + Send + 'static) -> Self {
+        self.configure = Some(Box::new(f));
+        self
+    }
+
+    /// A second instance of `other`: same database, same data dir, same simulator.
+    pub fn instance_of(other: &TestApp) -> Self {
+        let mut spawn = Self::new(Backend::Sqlite);
+        spawn.dir = Some(other.dir.clone());
+        spawn.database = Some(other.database.clone());
+        let root = other.sim_root.clone().expect("a simulator");
+        spawn.shared_sim = Some((root, other.sim_secret.clone()));
+        spawn.external_sim = false;
+        spawn
+    }
+
+    pub async fn start(self) -> TestApp {
+        init_tracing();
+        let dir = match self.dir {
+            Some(dir) => dir,
+            None => Arc::new(tempfile::tempdir().expect("temp dir")),
+        };
+        let database = match self.database {
+            Some(db) => db,
+            None => Arc::new(TestDatabase::create(self.backend, dir.path()).await),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the app");
+        let port = listener.local_addr().unwrap().port();
+        let sim_secret = match &self.shared_sim {
+            Some((_, secret)) => secret.clone(),
+            None => format!("sim-secret-{}", uuid::Uuid::new_v4().simple()),
+        };
+
+        let mut config = Config::defaults();
+        config.data_dir = dir.path().join("data");
+        config.database_url = SecretString::from(database.url.clone());
+        config.api_keys = self.api_keys.iter().map(|k| SecretString::from(k.clone())).collect();
+
+        let sim = if self.external_sim {
+            let sim_config = SimConfig {
+                app_key: APP_KEY.to_owned(),
+                app_secret: sim_secret.clone(),
+                callback_url: Some(format!("http://127.0.0.1:{port}{}", config.callbacks.path)),
+                ..SimConfig::default()
+            };
+            let sim_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the simulator");
+            let sim = Simulator::start(sim_config, sim_listener).await.expect("start the simulator");
+            config.netease.base_url = Some(sim.base_url());
+            config.netease.app_key = APP_KEY.to_owned();
+            config.netease.app_secret = SecretString::from(sim_secret.clone());
+            Some(sim)
+        } else {
+            None
+        };
+        if let Some((root, secret)) = &self.shared_sim {
+            config.netease.base_url = Some(format!("{root}/nimserver"));
+            config.netease.app_key = APP_KEY.to_owned();
+            config.netease.app_secret = SecretString::from(secret.clone());
+        }
+        if let Some(secret) = self.app_secret {
+            config.netease.app_secret = SecretString::from(secret);
+        }
+
+        if let Some(configure) = self.configure {
+            configure(&mut config);
+        }
+        let app = Application::build(config, Some(listener)).await.expect("build the application");
+        let sim_root = match (&sim, app.sandbox_base_url(), &self.shared_sim) {
+            (Some(sim), _, _) => Some(sim.root_url()),
+            (None, Some(base), _) => Some(base.trim_end_matches("/nimserver").to_owned()),
+            (None, None, Some((root, _))) => Some(root.clone()),
+            (None, None, None) => None,
+        };
+        let shutdown = app.shutdown_token();
+        let server = tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            api_key: self.api_keys.first().cloned(),
+            client: reqwest::Client::new(),
+            sim_root,
+            sim_secret,
+            sim,
+            shutdown,
+            server: Some(server),
+            dir,
+            database,
+        }
+    }
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub address: String,
+    pub api_key: Option<String>,
+    pub client: reqwest::Client,
+    /// The simulator's root URL, for `/__sim` (external or sandbox).
+    pub sim_root: Option<String>,
+    pub sim_secret: String,
+    pub sim: Option<SimHandle>,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    pub dir: Arc<TempDir>,
+    pub database: Arc<TestDatabase>,
+}
+
+/// The app on SQLite with an external simulator.
+pub async fn spawn_app() -> TestApp {
+    Spawn::new(Backend::Sqlite).start().await
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Spawn::new(backend).start().await
+    }
+
+    /// Graceful stop; waits for the server (and a sandbox simulator) to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+        if let Some(sim) = self.sim.take() {
+            sim.shutdown().await;
+        }
+    }
+
+    /// Stop only the external simulator: the provider becomes unreachable.
+    pub async fn stop_simulator(&mut self) {
+        if let Some(sim) = self.sim.take() {
+            sim.shutdown().await;
+        }
+    }
+
+    fn authorized(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.api_key {
+            Some(key) => builder.bearer_auth(key),
+            None => builder,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.authorized(self.client.post(format!("{}{path}", self.address)).json(body)).send().await.expect("request")
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Response {
+        self.authorized(self.client.patch(format!("{}{path}", self.address)).json(body)).send().await.expect("request")
+    }
+
+    pub async fn post_empty(&self, path: &str) -> Response {
+        self.authorized(self.client.post(format!("{}{path}", self.address))).send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.authorized(self.client.get(format!("{}{path}", self.address))).send().await.expect("request")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.authorized(self.client.delete(format!("{}{path}", self.address))).send().await.expect("request")
+    }
+
+    /// `POST /v1/accounts`, expecting 200.
+    pub async fn create_account(&self, account: &str, name: Option<&str>) -> Value {
+        let mut body = json!({ "account": account });
+        if let Some(name) = name {
+            body["name"] = json!(name);
+        }
+        let response = self.post("/v1/accounts", &body).await;
+        expect_json(response, StatusCode::OK).await
+    }
+
+    fn sim_url(&self, path: &str) -> String {
+        format!("{}{path}", self.sim_root.as_deref().expect("a simulator"))
+    }
+
+    /// The simulator's record of an account (`None` if it has none).
+    pub async fn sim_account(&self, accid: &str) -> Option<Value> {
+        let response = self.client.get(self.sim_url(&format!("/__sim/accounts/{accid}"))).send().await.unwrap();
+        match response.status() {
+            StatusCode::NOT_FOUND => None,
+            _ => Some(expect_json(response, StatusCode::OK).await),
+        }
+    }
+
+    /// Whether `token` logs `accid` in at the simulator (as a chat client would).
+    pub async fn sim_login(&self, accid: &str, token: &str) -> bool {
+        let response = self
+            .client
+            .post(self.sim_url("/__sim/login"))
+            .json(&json!({"accid": accid, "token": token}))
+            .send()
+            .await
+            .unwrap();
+        expect_json(response, StatusCode::OK).await["ok"].as_bool().expect("ok is a bool")
+    }
+
+    /// NetEase calls of one API the simulator received (e.g. `user/create`), any outcome.
+    pub async fn sim_calls(&self, api: &str) -> u64 {
+        let response = self.client.get(self.sim_url("/__sim/calls")).send().await.unwrap();
+        let calls = expect_json(response, StatusCode::OK).await;
+        calls["actions"][api]["total"].as_u64().unwrap_or(0)
+    }
+
+    /// All NetEase calls the simulator received.
+    pub async fn sim_total_calls(&self) -> u64 {
+        let response = self.client.get(self.sim_url("/__sim/calls")).send().await.unwrap();
+        expect_json(response, StatusCode::OK).await["total"].as_u64().unwrap_or(0)
+    }
+
+    /// Inject faults (`{"fail_next": 1, "fail_code": 403, "actions": [...]}`).
+    pub async fn sim_faults(&self, faults: Value) {
+        let response = self.client.post(self.sim_url("/__sim/faults")).json(&faults).send().await.unwrap();
+        expect_json(response, StatusCode::OK).await;
+    }
+
+    /// accids in `accid`'s friend list at the simulator.
+    pub async fn sim_friends(&self, accid: &str) -> Vec<String> {
+        let response = self.client.get(self.sim_url(&format!("/__sim/friendships/{accid}"))).send().await.unwrap();
+        let body = expect_json(response, StatusCode::OK).await;
+        body["friends"]
+            .as_array()
+            .map(|friends| friends.iter().filter_map(|f| f["faccid"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+
+    /// A NetEase client of the same app, as another system would use it.
+    pub fn netease_client(&self) -> imbridge_netease::NeteaseClient {
+        let base = format!("{}/nimserver", self.sim_root.as_deref().expect("a simulator"));
+        imbridge_netease::NeteaseClient::new(imbridge_netease::NeteaseConfig::new(
+            base,
+            APP_KEY,
+            self.sim_secret.clone(),
+        ))
+        .expect("netease client")
+    }
+}
+
+/// Assert the status and return the JSON body.
+pub async fn expect_json(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.unwrap_or_default();
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Assert an error response: status, `code`, and (when given) the `field` it names.
+pub async fn expect_error(response: Response, status: StatusCode, code: &str, field: Option<&str>) -> Value {
+    let body = expect_json(response, status).await;
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    if let Some(field) = field {
+        assert_eq!(body["field"], field, "{body}");
+    }
+    body
+}
+
+/// A loopback port nothing listens on.
+pub async fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
