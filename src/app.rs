@@ -21,10 +21,13 @@ use tower_http::trace::TraceLayer;
 
 use crate::accounts::{AccountService, AccountStore};
 use crate::auth::{self, ApiKeys};
+use crate::callbacks::Ingest;
 use crate::config::{Config, ConfigError};
 use crate::db::Sql;
 use crate::error::AppError;
+use crate::messages::{EmbeddedMessageStore, MessageStore, MongoMessageStore, StoreError};
 use crate::providers::{self, ProviderSetup, ProviderSetupError};
+use crate::unread::UnreadState;
 
 /// Everything handlers share. Cheap to clone (pools and `Arc`s).
 #[derive(Clone)]
@@ -35,6 +38,9 @@ pub struct AppState {
     pub provider: Arc<dyn ImProvider>,
     pub accounts: AccountService,
     pub outbox: crate::notifications::Outbox,
+    /// Messages, read watermarks, presence and raw callbacks (MongoDB or the embedded store).
+    pub messages: Arc<dyn MessageStore>,
+    pub ingest: Arc<Ingest>,
     /// Cancelled when the service shuts down; background work stops on it.
     pub shutdown: CancellationToken,
 }
@@ -52,6 +58,8 @@ pub enum StartupError {
     Database(#[source] sqlx::Error),
     #[error(transparent)]
     Provider(#[from] ProviderSetupError),
+    #[error("cannot open the message store ({what}): {source}")]
+    MessageStore { what: &'static str, source: StoreError },
 }
 
 pub struct Application {
@@ -87,7 +95,11 @@ impl Application {
         let callback_url = format!("http://{}{}", reachable(addr), config.callbacks.path);
         let ProviderSetup { provider, sandbox } = providers::build(&config, &callback_url).await?;
 
+        let messages = open_message_store(&config).await?;
+        let ingest = Arc::new(Ingest::new(provider.clone(), messages.clone(), config.callbacks.ingest_mode()));
         let state = AppState {
+            messages,
+            ingest,
             accounts: AccountService::new(AccountStore::new(sql.clone()), provider.clone()),
             outbox: crate::notifications::Outbox::new(sql.clone(), provider.clone(), config.outbox.clone()),
             config: Arc::new(config),
@@ -96,6 +108,7 @@ impl Application {
             shutdown: CancellationToken::new(),
         };
         state.outbox.start_worker(&state.shutdown);
+        crate::messages::spawn_raw_purge(state.messages.clone(), RAW_PURGE_EVERY, state.shutdown.clone());
         let router = router(state.clone());
         tracing::info!(%addr, provider = state.provider.name(), "imbridge ready");
         Ok(Self { listener, addr, router, state, sandbox })
@@ -148,6 +161,38 @@ impl Application {
     }
 }
 
+const RAW_PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// MongoDB when `mongodb_uri` is set (database from the URI's path, default `imbridge`), otherwise
+/// the embedded SQLite store `messages.db` in the data directory.
+async fn open_message_store(config: &Config) -> Result<Arc<dyn MessageStore>, StartupError> {
+    let retention = config.callbacks.raw_retention();
+    match &config.mongodb_uri {
+        Some(uri) => {
+            let uri = uri.expose_secret();
+            let database = mongodb::options::ClientOptions::parse(uri)
+                .await
+                .ok()
+                .and_then(|o| o.default_database)
+                .unwrap_or_else(|| "imbridge".to_owned());
+            let store = MongoMessageStore::connect(uri, &database, retention)
+                .await
+                .map_err(|source| StartupError::MessageStore { what: "mongodb_uri", source })?;
+            tracing::info!(%database, "message store: MongoDB");
+            Ok(Arc::new(store))
+        }
+        None => {
+            let path = config.data_dir.join("messages.db");
+            let url = format!("sqlite://{}", path.display());
+            let store = EmbeddedMessageStore::open(&url, retention)
+                .await
+                .map_err(|source| StartupError::MessageStore { what: "embedded store in data_dir", source })?;
+            tracing::info!(path = %path.display(), "message store: embedded SQLite");
+            Ok(Arc::new(store))
+        }
+    }
+}
+
 /// An address this host can reach the listener on (the sandbox simulator posts callbacks to it).
 fn reachable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
@@ -168,11 +213,17 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::accounts::router())
         .merge(crate::chats::router())
         .merge(crate::notifications::router())
+        .merge(crate::unread::router(UnreadState { provider: state.provider.clone(), store: state.messages.clone() }))
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .route_layer(middleware::from_fn_with_state(keys, auth::require_api_key));
 
     Router::new()
         .nest("/v1", v1)
+        .merge(crate::callbacks::router(
+            state.ingest.clone(),
+            &config.callbacks.path,
+            config.callbacks.body_limit_bytes,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(config.http.request_timeout(), deadline))

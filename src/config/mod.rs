@@ -128,9 +128,29 @@ pub struct CallbackConfig {
     pub window_secs: u64,
     pub body_limit_bytes: usize,
     pub raw_retention_days: u32,
+    /// Group commit (one bulk write for every callback waiting at that moment) or one write per
+    /// request (kept as a switch so the benchmark can measure the difference).
+    pub group_commit: bool,
+    pub batch_max: usize,
+    pub batch_wait_us: u64,
+    pub queue_capacity: usize,
+    pub enqueue_timeout_ms: u64,
 }
 
 impl CallbackConfig {
+    pub fn ingest_mode(&self) -> crate::callbacks::IngestMode {
+        use crate::callbacks::{batcher::BatchOptions, IngestMode};
+        if !self.group_commit {
+            return IngestMode::PerRequest;
+        }
+        IngestMode::GroupCommit(BatchOptions {
+            max_batch: self.batch_max.max(1),
+            max_wait: Duration::from_micros(self.batch_wait_us),
+            queue_capacity: self.queue_capacity.max(1),
+            enqueue_timeout: Duration::from_millis(self.enqueue_timeout_ms),
+        })
+    }
+
     pub fn window(&self) -> Duration {
         Duration::from_secs(self.window_secs)
     }

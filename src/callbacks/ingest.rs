@@ -1,0 +1,221 @@
+//! The callback route and the ingestion pipeline behind it.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use imbridge_provider::{CallbackRequest, ImProvider};
+
+use super::batcher::{BatchOptions, BatchWriter, Batcher};
+use crate::error::AppError;
+use crate::messages::{Applied, ApplyOutcome, MessageStore, RawCallback, StoreError};
+
+/// How verified callbacks reach the store.
+#[derive(Debug, Clone, Copy)]
+pub enum IngestMode {
+    /// Concurrent callbacks share one bulk write (the default).
+    GroupCommit(BatchOptions),
+    /// One store write per request. Kept as a switch so the benchmark can measure the difference.
+    PerRequest,
+}
+
+/// Why a callback could not be stored; never acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreFailure {
+    Unavailable,
+    Internal,
+}
+
+impl From<&StoreError> for StoreFailure {
+    fn from(err: &StoreError) -> Self {
+        if err.is_unavailable() {
+            StoreFailure::Unavailable
+        } else {
+            StoreFailure::Internal
+        }
+    }
+}
+
+type StoreResult = Result<ApplyOutcome, StoreFailure>;
+
+/// Writes a batch of callbacks with one `apply`. When the database refuses the batch for a reason
+/// other than being unavailable (one document it will not take), each callback is retried alone so
+/// that one bad callback does not fail the others.
+struct StoreWriter {
+    store: Arc<dyn MessageStore>,
+}
+
+impl BatchWriter<Applied, StoreResult> for StoreWriter {
+    async fn write(&self, items: Vec<Applied>) -> Vec<StoreResult> {
+        match self.store.apply(&items).await {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(err) if err.is_unavailable() || items.len() == 1 => {
+                log_store_error(&err, items.len());
+                vec![Err(StoreFailure::from(&err)); items.len()]
+            }
+            Err(err) => {
+                log_store_error(&err, items.len());
+                let mut results = Vec::with_capacity(items.len());
+                for item in items {
+                    let one = self.store.apply(std::slice::from_ref(&item)).await;
+                    results.push(match one {
+                        Ok(mut outcomes) => Ok(outcomes.pop().unwrap_or_default()),
+                        Err(err) => {
+                            log_store_error(&err, 1);
+                            Err(StoreFailure::from(&err))
+                        }
+                    });
+                }
+                results
+            }
+        }
+    }
+}
+
+fn log_store_error(err: &StoreError, batch: usize) {
+    tracing::error!(error = %err, cause = ?std::error::Error::source(err), batch, "storing callbacks failed");
+}
+
+/// Everything the callback route needs.
+pub struct Ingest {
+    provider: Arc<dyn ImProvider>,
+    store: Arc<dyn MessageStore>,
+    batcher: Option<Batcher<Applied, StoreResult>>,
+}
+
+impl Ingest {
+    /// Must be called inside a Tokio runtime (group commit spawns its writer task).
+    pub fn new(provider: Arc<dyn ImProvider>, store: Arc<dyn MessageStore>, mode: IngestMode) -> Self {
+        let batcher = match mode {
+            IngestMode::GroupCommit(opts) => Some(Batcher::spawn(Arc::new(StoreWriter { store: store.clone() }), opts)),
+            IngestMode::PerRequest => None,
+        };
+        Self { provider, store, batcher }
+    }
+
+    /// Callbacks waiting for the writer (0 in per-request mode).
+    pub fn queued(&self) -> usize {
+        self.batcher.as_ref().map_or(0, Batcher::queued)
+    }
+
+    /// Verify, parse, store and build the answer for one callback.
+    pub async fn handle(&self, request: CallbackRequest) -> Response {
+        let provider = self.provider.name();
+        if let Err(failure) = self.provider.verify_callback(&request, SystemTime::now()) {
+            let outcome = format!("rejected:{}", failure.reason());
+            tracing::warn!(provider, reason = failure.reason(), "callback rejected");
+            metrics::counter!("imbridge_callbacks_total", "event_type" => "", "outcome" => outcome).increment(1);
+            // No detail for the caller: a forger learns nothing about which check failed.
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        let received_at = SystemTime::now();
+        let body = request.body;
+        let parsed = match self.provider.parse_callback(&body) {
+            Ok(parsed) => parsed,
+            Err(err) => return self.dead_letter(body, received_at, &err.0).await,
+        };
+        let event_type = parsed.event_type.clone();
+        let applied = Applied {
+            raw: RawCallback { provider: provider.to_owned(), event_type: event_type.clone(), body, received_at },
+            events: parsed.events,
+        };
+        let result = match &self.batcher {
+            Some(batcher) => match batcher.submit(applied).await {
+                Ok(result) => result,
+                Err(_overloaded) => Err(StoreFailure::Unavailable),
+            },
+            None => match self.store.apply(std::slice::from_ref(&applied)).await {
+                Ok(mut outcomes) => Ok(outcomes.pop().unwrap_or_default()),
+                Err(err) => {
+                    log_store_error(&err, 1);
+                    Err(StoreFailure::from(&err))
+                }
+            },
+        };
+        match result {
+            Ok(outcome) => {
+                let label = if outcome.duplicates > 0 && outcome.applied == 0 { "duplicate" } else { "stored" };
+                metrics::counter!("imbridge_callbacks_total", "event_type" => event_type, "outcome" => label)
+                    .increment(1);
+                self.ack()
+            }
+            Err(failure) => {
+                metrics::counter!("imbridge_callbacks_total", "event_type" => event_type, "outcome" => "store_unavailable")
+                    .increment(1);
+                store_failure_response(failure)
+            }
+        }
+    }
+
+    async fn dead_letter(&self, body: Bytes, received_at: SystemTime, reason: &str) -> Response {
+        let provider = self.provider.name();
+        tracing::warn!(provider, reason, bytes = body.len(), "signed callback could not be parsed; dead-lettered");
+        let raw = RawCallback { provider: provider.to_owned(), event_type: String::new(), body, received_at };
+        match self.store.dead_letter(&raw, reason).await {
+            Ok(()) => {
+                metrics::counter!("imbridge_callbacks_total", "event_type" => "", "outcome" => "dead_lettered")
+                    .increment(1);
+                self.ack()
+            }
+            Err(err) => {
+                log_store_error(&err, 1);
+                store_failure_response(StoreFailure::from(&err))
+            }
+        }
+    }
+
+    fn ack(&self) -> Response {
+        let ack = self.provider.callback_ack();
+        ([(header::CONTENT_TYPE, ack.content_type)], ack.body).into_response()
+    }
+}
+
+fn store_failure_response(failure: StoreFailure) -> Response {
+    match failure {
+        StoreFailure::Unavailable => AppError::Unavailable("the message store").into_response(),
+        StoreFailure::Internal => {
+            AppError::internal("the message store refused the callback (see the log above)").into_response()
+        }
+    }
+}
+
+/// `POST <path>` for one provider's callbacks. Not behind the API keys: the provider signs instead.
+pub fn router<S: Clone + Send + Sync + 'static>(ingest: Arc<Ingest>, path: &str, body_limit: usize) -> Router<S> {
+    Router::new().route(path, post(receive)).layer(DefaultBodyLimit::max(body_limit)).with_state(ingest)
+}
+
+async fn receive(
+    State(ingest): State<Arc<Ingest>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            metrics::counter!("imbridge_callbacks_total", "event_type" => "", "outcome" => "rejected:too_large")
+                .increment(1);
+            return AppError::PayloadTooLarge { limit: None }.into_response();
+        }
+        Err(rejection) => return rejection.into_response(),
+    };
+    let request = CallbackRequest {
+        method: method.to_string(),
+        path_and_query: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body,
+    };
+    let response = ingest.handle(request).await;
+    metrics::histogram!("imbridge_callback_duration_seconds").record(started.elapsed().as_secs_f64());
+    response
+}
