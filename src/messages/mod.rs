@@ -136,11 +136,7 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Unread messages for `reader` from each of `peers`, in one query: one-to-one chat messages
     /// from the peer to the reader sent after the reader's watermark for that peer, not recalled.
     /// Accids are compared lowercased. The map has every requested peer as given (zero included).
-    async fn unread(
-        &self,
-        reader: &str,
-        peers: &[String],
-    ) -> Result<HashMap<String, u64>, StoreError>;
+    async fn unread(&self, reader: &str, peers: &[String]) -> Result<HashMap<String, u64>, StoreError>;
 
     /// One round trip to the database, for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -184,11 +180,7 @@ pub fn spawn_raw_purge(
             }
             match store.purge_expired_raw(SystemTime::now()).await {
                 Ok(0) => {}
-                Ok(n) => tracing::debug!(
-                    purged = n,
-                    backend = store.backend(),
-                    "expired raw callbacks purged"
-                ),
+                Ok(n) => tracing::debug!(purged = n, backend = store.backend(), "expired raw callbacks purged"),
                 Err(e) => {
                     tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "raw callback purge failed")
                 }

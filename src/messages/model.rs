@@ -145,11 +145,7 @@ fn provider_fields(document: &Map<String, Value>) -> Map<String, Value> {
 }
 
 /// Add the mutable fields to a stored document, the same way in both stores.
-pub(crate) fn with_state(
-    mut document: Map<String, Value>,
-    read: bool,
-    recalled: bool,
-) -> Map<String, Value> {
+pub(crate) fn with_state(mut document: Map<String, Value>, read: bool, recalled: bool) -> Map<String, Value> {
     document.insert(F_STATE.into(), Value::from(u8::from(read)));
     document.insert(F_RECALLED.into(), Value::from(recalled));
     document
@@ -230,22 +226,13 @@ impl BatchPlan {
             for event in &applied.events {
                 match event {
                     Event::Message(m) => plan.messages.push(MessageRow::new(callback, m)),
-                    Event::ReadReport(ReadReport {
-                        reader,
-                        peer,
-                        read_up_to_ms,
-                    }) => plan.receipts.push(ReceiptRow {
+                    Event::ReadReport(ReadReport { reader, peer, read_up_to_ms }) => plan.receipts.push(ReceiptRow {
                         callback,
                         reader: lower(reader),
                         peer: lower(peer),
                         read_up_to_ms: *read_up_to_ms,
                     }),
-                    Event::Recall(Recall {
-                        key,
-                        from,
-                        to,
-                        at_ms,
-                    }) => plan.recalls.push(RecallRow {
+                    Event::Recall(Recall { key, from, to, at_ms }) => plan.recalls.push(RecallRow {
                         callback,
                         key: key.clone(),
                         from: lower(from),
@@ -264,15 +251,10 @@ impl BatchPlan {
     pub fn watermark_advances(&self) -> Vec<(&str, &str, i64)> {
         let mut highest: HashMap<(&str, &str), i64> = HashMap::new();
         for r in &self.receipts {
-            let at = highest
-                .entry((r.reader.as_str(), r.peer.as_str()))
-                .or_insert(r.read_up_to_ms);
+            let at = highest.entry((r.reader.as_str(), r.peer.as_str())).or_insert(r.read_up_to_ms);
             *at = (*at).max(r.read_up_to_ms);
         }
-        let mut advances: Vec<_> = highest
-            .into_iter()
-            .map(|((reader, peer), at)| (reader, peer, at))
-            .collect();
+        let mut advances: Vec<_> = highest.into_iter().map(|((reader, peer), at)| (reader, peer, at)).collect();
         advances.sort_unstable();
         advances
     }
@@ -312,12 +294,7 @@ impl BatchPlan {
             .iter()
             .map(|m| m.callback)
             .zip(message_duplicate)
-            .chain(
-                self.recalls
-                    .iter()
-                    .map(|r| r.callback)
-                    .zip(recall_duplicate),
-            );
+            .chain(self.recalls.iter().map(|r| r.callback).zip(recall_duplicate));
         for (callback, dup) in keyed {
             if *dup {
                 outcomes[callback].duplicates += 1;
@@ -325,12 +302,7 @@ impl BatchPlan {
                 outcomes[callback].applied += 1;
             }
         }
-        for callback in self
-            .receipts
-            .iter()
-            .map(|r| r.callback)
-            .chain(self.presences.iter().map(|p| p.callback))
-        {
+        for callback in self.receipts.iter().map(|r| r.callback).chain(self.presences.iter().map(|p| p.callback)) {
             outcomes[callback].applied += 1;
         }
         outcomes

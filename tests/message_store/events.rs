@@ -72,20 +72,11 @@ pub fn message(kind: Kind, key: &str, from: &str, to: &str, sent_at_ms: i64) -> 
 }
 
 pub fn receipt(reader: &str, peer: &str, read_up_to_ms: i64) -> Event {
-    Event::ReadReport(ReadReport {
-        reader: reader.to_owned(),
-        peer: peer.to_owned(),
-        read_up_to_ms,
-    })
+    Event::ReadReport(ReadReport { reader: reader.to_owned(), peer: peer.to_owned(), read_up_to_ms })
 }
 
 pub fn recall(key: &str, from: &str, to: &str) -> Event {
-    Event::Recall(Recall {
-        key: key.to_owned(),
-        from: from.to_owned(),
-        to: to.to_owned(),
-        at_ms: 1,
-    })
+    Event::Recall(Recall { key: key.to_owned(), from: from.to_owned(), to: to.to_owned(), at_ms: 1 })
 }
 
 pub fn presence(accid: &str, device_id: &str, online: bool, at_ms: i64) -> Event {
@@ -115,21 +106,16 @@ fn body_of(events: &[Event]) -> (String, Value) {
         .collect();
     if !receipts.is_empty() {
         let objects = Value::String(Value::Array(receipts).to_string());
-        return (
-            "30".into(),
-            json!({ "eventType": "30", "objects": objects }),
-        );
+        return ("30".into(), json!({ "eventType": "30", "objects": objects }));
     }
     match events.first() {
         Some(Event::Message(m)) => ("1".into(), Value::Object(m.document.clone())),
-        Some(Event::Presence(p)) => (
-            p.document["eventType"].as_str().unwrap_or("2").into(),
-            Value::Object(p.document.clone()),
-        ),
-        Some(Event::Recall(r)) => (
-            "7".into(),
-            json!({ "eventType": "7", "msgId": r.key, "from": r.from, "to": r.to, "deleteTime": r.at_ms }),
-        ),
+        Some(Event::Presence(p)) => {
+            (p.document["eventType"].as_str().unwrap_or("2").into(), Value::Object(p.document.clone()))
+        }
+        Some(Event::Recall(r)) => {
+            ("7".into(), json!({ "eventType": "7", "msgId": r.key, "from": r.from, "to": r.to, "deleteTime": r.at_ms }))
+        }
         Some(Event::ReadReport(_)) => unreachable!("handled above"),
         Some(Event::Other) => ("20".into(), json!({ "eventType": "20", "roomId": "1" })),
         None => (String::new(), json!({})),
@@ -137,12 +123,7 @@ fn body_of(events: &[Event]) -> (String, Value) {
 }
 
 pub fn raw(event_type: &str, body: impl Into<Bytes>, received_at: SystemTime) -> RawCallback {
-    RawCallback {
-        provider: "netease".into(),
-        event_type: event_type.into(),
-        body: body.into(),
-        received_at,
-    }
+    RawCallback { provider: "netease".into(), event_type: event_type.into(), body: body.into(), received_at }
 }
 
 /// One callback carrying `events` (several only for a read receipt with several objects).
@@ -152,10 +133,7 @@ pub fn callback(events: Vec<Event>) -> Applied {
 
 pub fn callback_at(events: Vec<Event>, received_at: SystemTime) -> Applied {
     let (event_type, body) = body_of(&events);
-    Applied {
-        raw: raw(&event_type, body.to_string(), received_at),
-        events,
-    }
+    Applied { raw: raw(&event_type, body.to_string(), received_at), events }
 }
 
 /// A prefix that keeps one test's (or one property case's) accounts and keys apart from others.

@@ -17,9 +17,7 @@ mod suite;
 pub const RETENTION: Duration = Duration::from_secs(3600);
 
 async fn embedded() -> EmbeddedMessageStore {
-    EmbeddedMessageStore::open("sqlite::memory:", RETENTION)
-        .await
-        .expect("open the in-memory store")
+    EmbeddedMessageStore::open("sqlite::memory:", RETENTION).await.expect("open the in-memory store")
 }
 
 /// A MongoDB store on a database of its own, dropped by [`MongoDb::drop`].
@@ -36,18 +34,12 @@ impl MongoDb {
             )
         });
         let database = format!("imbridge_test_{}", uuid::Uuid::new_v4().simple());
-        let store = MongoMessageStore::connect(&uri, &database, RETENTION)
-            .await
-            .expect("connect to MongoDB");
+        let store = MongoMessageStore::connect(&uri, &database, RETENTION).await.expect("connect to MongoDB");
         MongoDb { store }
     }
 
     async fn drop(self) {
-        self.store
-            .database()
-            .drop()
-            .await
-            .expect("drop the test database");
+        self.store.database().drop().await.expect("drop the test database");
     }
 }
 
@@ -97,11 +89,7 @@ conformance!(
 );
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
 
 #[test]
@@ -124,30 +112,15 @@ fn mongodb_store_matches_the_oracle() {
 #[tokio::test]
 async fn embedded_file_store_is_durable_across_reopen() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!(
-        "sqlite://{}",
-        dir.path().join("nested/messages.db").display()
-    );
-    let store = EmbeddedMessageStore::open(&url, RETENTION)
-        .await
-        .expect("open a new file");
+    let url = format!("sqlite://{}", dir.path().join("nested/messages.db").display());
+    let store = EmbeddedMessageStore::open(&url, RETENTION).await.expect("open a new file");
     // The file store has separate reader and writer pools: run the whole suite's core on it too.
     suite::a_receipt_after_the_messages_reads_them(&store).await;
-    store
-        .apply(&[events::callback(vec![events::chat(
-            "kept", "shop", "buyer", 5,
-        )])])
-        .await
-        .unwrap();
+    store.apply(&[events::callback(vec![events::chat("kept", "shop", "buyer", 5)])]).await.unwrap();
     store.close().await;
 
-    let reopened = EmbeddedMessageStore::open(&url, RETENTION)
-        .await
-        .expect("reopen the file");
-    assert_eq!(
-        reopened.unread("buyer", &["shop".into()]).await.unwrap()["shop"],
-        1
-    );
+    let reopened = EmbeddedMessageStore::open(&url, RETENTION).await.expect("reopen the file");
+    assert_eq!(reopened.unread("buyer", &["shop".into()]).await.unwrap()["shop"], 1);
     assert!(reopened.get_message("kept").await.unwrap().is_some());
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&sqlx::SqlitePool::connect(&url).await.unwrap())
@@ -162,11 +135,7 @@ async fn mongodb_creates_its_indexes_at_start_up() {
     let db = MongoDb::new().await;
     let database = db.store.database();
     let names = |collection: &'static str| async move {
-        let mut names = database
-            .collection::<mongodb::bson::Document>(collection)
-            .list_index_names()
-            .await
-            .unwrap();
+        let mut names = database.collection::<mongodb::bson::Document>(collection).list_index_names().await.unwrap();
         names.sort();
         names
     };
@@ -175,9 +144,7 @@ async fn mongodb_creates_its_indexes_at_start_up() {
     assert_eq!(names("raw_callbacks").await, ["_id_", "expireAt_1"]);
     // Connecting again (a restart) finds everything in place.
     let uri = std::env::var("IMBRIDGE_TEST_MONGODB_URI").unwrap();
-    MongoMessageStore::connect(&uri, database.name(), RETENTION)
-        .await
-        .expect("idempotent start-up");
+    MongoMessageStore::connect(&uri, database.name(), RETENTION).await.expect("idempotent start-up");
     db.drop().await;
 }
 
@@ -193,96 +160,32 @@ async fn mongodb_redelivery_repairs_flags_left_behind_by_a_dead_writer() {
     let (read, recalled) = (events::unique("m"), events::unique("m"));
     let message_read = events::callback(vec![events::chat(&read, &shop, &buyer, 100)]);
     let message_recalled = events::callback(vec![events::chat(&recalled, &shop, &buyer, 300)]);
-    db.store
-        .apply(&[events::callback(vec![events::receipt(&buyer, &shop, 200)])])
-        .await
-        .unwrap();
-    db.store
-        .apply(&[events::callback(vec![events::recall(
-            &recalled, &shop, &buyer,
-        )])])
-        .await
-        .unwrap();
-    db.store
-        .apply(&[message_read.clone(), message_recalled.clone()])
-        .await
-        .unwrap();
-    assert_eq!(
-        db.store
-            .unread(&buyer, std::slice::from_ref(&shop))
-            .await
-            .unwrap()[&shop],
-        0
-    );
+    db.store.apply(&[events::callback(vec![events::receipt(&buyer, &shop, 200)])]).await.unwrap();
+    db.store.apply(&[events::callback(vec![events::recall(&recalled, &shop, &buyer)])]).await.unwrap();
+    db.store.apply(&[message_read.clone(), message_recalled.clone()]).await.unwrap();
+    assert_eq!(db.store.unread(&buyer, std::slice::from_ref(&shop)).await.unwrap()[&shop], 0);
 
     let messages = db.store.database().collection::<Document>("messages");
-    messages
-        .update_one(
-            doc! { "msgidServer": &read },
-            doc! { "$set": { "state": 0 } },
-        )
-        .await
-        .unwrap();
-    messages
-        .update_one(
-            doc! { "msgidServer": &recalled },
-            doc! { "$set": { "recalled": false } },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        db.store
-            .unread(&buyer, std::slice::from_ref(&shop))
-            .await
-            .unwrap()[&shop],
-        2,
-        "the damage is visible"
-    );
+    messages.update_one(doc! { "msgidServer": &read }, doc! { "$set": { "state": 0 } }).await.unwrap();
+    messages.update_one(doc! { "msgidServer": &recalled }, doc! { "$set": { "recalled": false } }).await.unwrap();
+    assert_eq!(db.store.unread(&buyer, std::slice::from_ref(&shop)).await.unwrap()[&shop], 2, "the damage is visible");
 
-    let outcomes = db
-        .store
-        .apply(&[message_read, message_recalled])
-        .await
-        .unwrap();
-    assert!(
-        outcomes.iter().all(|o| o.duplicates == 1),
-        "redeliveries: {outcomes:?}"
-    );
-    assert_eq!(
-        db.store
-            .unread(&buyer, std::slice::from_ref(&shop))
-            .await
-            .unwrap()[&shop],
-        0
-    );
-    assert_eq!(
-        db.store.get_message(&read).await.unwrap().unwrap()["state"],
-        1
-    );
-    assert_eq!(
-        db.store.get_message(&recalled).await.unwrap().unwrap()["recalled"],
-        true
-    );
+    let outcomes = db.store.apply(&[message_read, message_recalled]).await.unwrap();
+    assert!(outcomes.iter().all(|o| o.duplicates == 1), "redeliveries: {outcomes:?}");
+    assert_eq!(db.store.unread(&buyer, std::slice::from_ref(&shop)).await.unwrap()[&shop], 0);
+    assert_eq!(db.store.get_message(&read).await.unwrap().unwrap()["state"], 1);
+    assert_eq!(db.store.get_message(&recalled).await.unwrap().unwrap()["recalled"], true);
     db.drop().await;
 }
 
 #[tokio::test]
 async fn an_unreachable_mongodb_is_unavailable() {
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let uri =
-        format!("mongodb://127.0.0.1:{port}/?directConnection=true&serverSelectionTimeoutMS=300");
-    let error = MongoMessageStore::connect(&uri, "imbridge_unreachable", RETENTION)
-        .await
-        .expect_err("nothing to connect to");
-    assert!(
-        error.is_unavailable(),
-        "expected Unavailable (503), got {error:?}"
-    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true&serverSelectionTimeoutMS=300");
+    let error =
+        MongoMessageStore::connect(&uri, "imbridge_unreachable", RETENTION).await.expect_err("nothing to connect to");
+    assert!(error.is_unavailable(), "expected Unavailable (503), got {error:?}");
 }
 
 #[tokio::test]
@@ -290,13 +193,8 @@ async fn an_embedded_file_that_cannot_be_opened_is_unavailable() {
     let dir = tempfile::tempdir().expect("temp dir");
     // The path is a directory: SQLite cannot open it as a database file.
     let url = format!("sqlite://{}", dir.path().display());
-    let error = EmbeddedMessageStore::open(&url, RETENTION)
-        .await
-        .expect_err("a directory is no database");
-    assert!(
-        error.is_unavailable(),
-        "expected Unavailable (503), got {error:?}"
-    );
+    let error = EmbeddedMessageStore::open(&url, RETENTION).await.expect_err("a directory is no database");
+    assert!(error.is_unavailable(), "expected Unavailable (503), got {error:?}");
 }
 
 #[tokio::test]
@@ -305,18 +203,11 @@ async fn the_purge_task_removes_expired_raw_bodies() {
     use std::time::SystemTime;
     let store: Arc<dyn MessageStore> = Arc::new(embedded().await);
     let long_ago = SystemTime::now() - RETENTION * 2;
-    store
-        .apply(&[events::callback_at(vec![], long_ago)])
-        .await
-        .unwrap();
+    store.apply(&[events::callback_at(vec![], long_ago)]).await.unwrap();
     assert_eq!(store.raw_count().await.unwrap(), 1);
 
     let cancel = tokio_util::sync::CancellationToken::new();
-    let task = imbridge::messages::spawn_raw_purge(
-        store.clone(),
-        Duration::from_millis(10),
-        cancel.clone(),
-    );
+    let task = imbridge::messages::spawn_raw_purge(store.clone(), Duration::from_millis(10), cancel.clone());
     let mut remaining = 1;
     for _ in 0..500 {
         remaining = store.raw_count().await.unwrap();

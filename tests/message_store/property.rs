@@ -31,7 +31,9 @@ enum Op {
         read_up_to_ms: i64,
     },
     /// Recalls the n-th message of the scenario (modulo their number); a key never sent otherwise.
-    Recall { nth: usize },
+    Recall {
+        nth: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -59,8 +61,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
-    (prop::collection::vec(op(), 1..40), any::<u64>())
-        .prop_map(|(ops, seed)| Scenario { ops, seed })
+    (prop::collection::vec(op(), 1..40), any::<u64>()).prop_map(|(ops, seed)| Scenario { ops, seed })
 }
 
 /// A scenario with concrete names: accounts and message keys unique to this case.
@@ -75,20 +76,12 @@ impl Named {
         let case = unique("p");
         // Mixed case on purpose: the stores compare lowercased.
         let accounts = (0..ACCOUNTS).map(|i| format!("{case}_Acc{i}")).collect();
-        let keys = (0..scenario.ops.len())
-            .map(|i| format!("{case}-{i}"))
-            .collect();
-        Named {
-            accounts,
-            keys,
-            ops: scenario.ops.clone(),
-        }
+        let keys = (0..scenario.ops.len()).map(|i| format!("{case}-{i}")).collect();
+        Named { accounts, keys, ops: scenario.ops.clone() }
     }
 
     fn message_indices(&self) -> Vec<usize> {
-        (0..self.ops.len())
-            .filter(|&i| matches!(self.ops[i], Op::Message { .. }))
-            .collect()
+        (0..self.ops.len()).filter(|&i| matches!(self.ops[i], Op::Message { .. })).collect()
     }
 
     fn recalled_key(&self, nth: usize) -> String {
@@ -102,17 +95,10 @@ impl Named {
     fn event(&self, index: usize) -> Event {
         let name = |i: usize| self.accounts[i].as_str();
         match self.ops[index] {
-            Op::Message {
-                from,
-                to,
-                sent_at_ms,
-                kind,
-            } => message(kind, &self.keys[index], name(from), name(to), sent_at_ms),
-            Op::Receipt {
-                reader,
-                peer,
-                read_up_to_ms,
-            } => receipt(name(reader), name(peer), read_up_to_ms),
+            Op::Message { from, to, sent_at_ms, kind } => {
+                message(kind, &self.keys[index], name(from), name(to), sent_at_ms)
+            }
+            Op::Receipt { reader, peer, read_up_to_ms } => receipt(name(reader), name(peer), read_up_to_ms),
             Op::Recall { nth } => {
                 let key = self.recalled_key(nth);
                 recall(&key, name(0), name(1))
@@ -129,21 +115,11 @@ struct Oracle {
 
 impl Oracle {
     fn new(named: &Named) -> Self {
-        let mut oracle = Oracle {
-            watermarks: HashMap::new(),
-            recalled: HashSet::new(),
-        };
+        let mut oracle = Oracle { watermarks: HashMap::new(), recalled: HashSet::new() };
         for op in &named.ops {
             match *op {
-                Op::Receipt {
-                    reader,
-                    peer,
-                    read_up_to_ms,
-                } => {
-                    let mark = oracle
-                        .watermarks
-                        .entry((reader, peer))
-                        .or_insert(read_up_to_ms);
+                Op::Receipt { reader, peer, read_up_to_ms } => {
+                    let mark = oracle.watermarks.entry((reader, peer)).or_insert(read_up_to_ms);
                     *mark = (*mark).max(read_up_to_ms);
                 }
                 Op::Recall { nth } => {
@@ -156,11 +132,7 @@ impl Oracle {
     }
 
     fn read(&self, from: usize, to: usize, sent_at_ms: i64, kind: Kind) -> bool {
-        kind.one_to_one_chat()
-            && self
-                .watermarks
-                .get(&(to, from))
-                .is_some_and(|&mark| sent_at_ms <= mark)
+        kind.one_to_one_chat() && self.watermarks.get(&(to, from)).is_some_and(|&mark| sent_at_ms <= mark)
     }
 
     fn unread(&self, named: &Named, reader: usize, peer: usize) -> u64 {
@@ -168,12 +140,7 @@ impl Oracle {
             .message_indices()
             .into_iter()
             .filter(|&i| match named.ops[i] {
-                Op::Message {
-                    from,
-                    to,
-                    sent_at_ms,
-                    kind,
-                } => {
+                Op::Message { from, to, sent_at_ms, kind } => {
                     kind.counts()
                         && from == peer
                         && to == reader
@@ -192,10 +159,7 @@ fn deliveries(named: &Named, seed: u64) -> Vec<Vec<Applied>> {
     let mut order: Vec<usize> = (0..named.ops.len()).collect();
     order.extend((0..named.ops.len()).filter(|_| rng.gen_bool(0.35)));
     order.shuffle(&mut rng);
-    let callbacks: Vec<Applied> = order
-        .into_iter()
-        .map(|i| callback(vec![named.event(i)]))
-        .collect();
+    let callbacks: Vec<Applied> = order.into_iter().map(|i| callback(vec![named.event(i)])).collect();
     let mut batches = Vec::new();
     let mut rest = callbacks.as_slice();
     while !rest.is_empty() {
@@ -222,46 +186,20 @@ async fn check(store: &dyn MessageStore, scenario: &Scenario) -> Result<(), Stri
     let mut peers = named.accounts.clone();
     peers.push(format!("{}-nobody", named.accounts[0]));
     for reader in 0..ACCOUNTS {
-        let counts = store
-            .unread(&named.accounts[reader], &peers)
-            .await
-            .map_err(|e| e.to_string())?;
+        let counts = store.unread(&named.accounts[reader], &peers).await.map_err(|e| e.to_string())?;
         let expected: HashMap<String, u64> = peers
             .iter()
             .enumerate()
-            .map(|(peer, name)| {
-                (
-                    name.clone(),
-                    if peer < ACCOUNTS {
-                        oracle.unread(&named, reader, peer)
-                    } else {
-                        0
-                    },
-                )
-            })
+            .map(|(peer, name)| (name.clone(), if peer < ACCOUNTS { oracle.unread(&named, reader, peer) } else { 0 }))
             .collect();
         if counts != expected {
-            return Err(format!(
-                "unread of {reader}: got {counts:?}, expected {expected:?}"
-            ));
+            return Err(format!("unread of {reader}: got {counts:?}, expected {expected:?}"));
         }
     }
     for index in named.message_indices() {
-        let Op::Message {
-            from,
-            to,
-            sent_at_ms,
-            kind,
-        } = named.ops[index]
-        else {
-            unreachable!()
-        };
+        let Op::Message { from, to, sent_at_ms, kind } = named.ops[index] else { unreachable!() };
         let key = &named.keys[index];
-        let document = store
-            .get_message(key)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or(format!("{key} missing"))?;
+        let document = store.get_message(key).await.map_err(|e| e.to_string())?.ok_or(format!("{key} missing"))?;
         let expected_state = u8::from(oracle.read(from, to, sent_at_ms, kind));
         let expected_recalled = oracle.recalled.contains(key);
         if document["state"] != expected_state || document["recalled"] != expected_recalled {
@@ -276,21 +214,11 @@ async fn check(store: &dyn MessageStore, scenario: &Scenario) -> Result<(), Stri
 
 /// Run `cases` random scenarios against one store (each case uses its own accounts and keys).
 pub fn run(runtime: &tokio::runtime::Runtime, store: &dyn MessageStore, cases: u32) {
-    let config = Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    };
+    let config = Config { cases, failure_persistence: None, ..Config::default() };
     let mut runner = TestRunner::new(config);
-    let outcome = runner.run(&scenario(), |scenario| {
-        runtime
-            .block_on(check(store, &scenario))
-            .map_err(TestCaseError::fail)
-    });
+    let outcome =
+        runner.run(&scenario(), |scenario| runtime.block_on(check(store, &scenario)).map_err(TestCaseError::fail));
     if let Err(failure) = outcome {
-        panic!(
-            "{} store diverged from the oracle: {failure}",
-            store.backend()
-        );
+        panic!("{} store diverged from the oracle: {failure}", store.backend());
     }
 }

@@ -9,9 +9,7 @@ use imbridge::messages::{ApplyOutcome, MessageStore};
 use imbridge::provider::Event;
 use serde_json::{json, Map, Value};
 
-use crate::events::{
-    callback, callback_at, chat, message, message_of, presence, raw, recall, receipt, unique, Kind,
-};
+use crate::events::{callback, callback_at, chat, message, message_of, presence, raw, recall, receipt, unique, Kind};
 
 async fn apply(store: &dyn MessageStore, events: Vec<Event>) -> ApplyOutcome {
     let outcomes = store.apply(&[callback(events)]).await.expect("apply");
@@ -20,10 +18,7 @@ async fn apply(store: &dyn MessageStore, events: Vec<Event>) -> ApplyOutcome {
 }
 
 async fn unread_of(store: &dyn MessageStore, reader: &str, peer: &str) -> u64 {
-    let counts = store
-        .unread(reader, &[peer.to_owned()])
-        .await
-        .expect("unread");
+    let counts = store.unread(reader, &[peer.to_owned()]).await.expect("unread");
     counts[peer]
 }
 
@@ -35,17 +30,11 @@ async fn stored(store: &dyn MessageStore, key: &str) -> Map<String, Value> {
 }
 
 async fn state_of(store: &dyn MessageStore, key: &str) -> i64 {
-    stored(store, key).await["state"]
-        .as_i64()
-        .expect("numeric state")
+    stored(store, key).await["state"].as_i64().expect("numeric state")
 }
 
 fn applied(n: u32) -> ApplyOutcome {
-    ApplyOutcome {
-        applied: n,
-        duplicates: 0,
-        raw_duplicate: false,
-    }
+    ApplyOutcome { applied: n, duplicates: 0, raw_duplicate: false }
 }
 
 pub async fn every_field_is_stored_with_state(store: &dyn MessageStore) {
@@ -73,52 +62,28 @@ pub async fn every_field_is_stored_with_state(store: &dyn MessageStore) {
     ] {
         expected.insert(field.into(), value);
     }
-    assert_eq!(
-        Value::Object(stored(store, &key).await),
-        Value::Object(expected)
-    );
+    assert_eq!(Value::Object(stored(store, &key).await), Value::Object(expected));
     assert_eq!(store.get_message(&unique("absent")).await.unwrap(), None);
 }
 
 pub async fn a_duplicate_message_changes_nothing(store: &dyn MessageStore) {
     let (buyer, shop, key) = (unique("buyer"), unique("shop"), unique("m"));
     let first = callback(vec![chat(&key, &shop, &buyer, 100)]);
-    assert_eq!(
-        store.apply(std::slice::from_ref(&first)).await.unwrap(),
-        vec![applied(1)]
-    );
+    assert_eq!(store.apply(std::slice::from_ref(&first)).await.unwrap(), vec![applied(1)]);
     let original = stored(store, &key).await;
 
     // The exact redelivery: the same body too.
     let again = store.apply(std::slice::from_ref(&first)).await.unwrap();
-    assert_eq!(
-        again,
-        vec![ApplyOutcome {
-            applied: 0,
-            duplicates: 1,
-            raw_duplicate: true
-        }]
-    );
+    assert_eq!(again, vec![ApplyOutcome { applied: 0, duplicates: 1, raw_duplicate: true }]);
     // Same key, different content (a resend): the first stored version stays.
     let mut changed = message_of(Kind::Chat, &key, &shop, &buyer, 999);
     changed.document.insert("body".into(), json!("changed"));
     let outcome = apply(store, vec![Event::Message(changed)]).await;
-    assert_eq!(
-        outcome,
-        ApplyOutcome {
-            applied: 0,
-            duplicates: 1,
-            raw_duplicate: false
-        }
-    );
+    assert_eq!(outcome, ApplyOutcome { applied: 0, duplicates: 1, raw_duplicate: false });
 
     assert_eq!(stored(store, &key).await, original);
     assert_eq!(unread_of(store, &buyer, &shop).await, 1);
-    assert_eq!(
-        store.raw_count().await.unwrap(),
-        2,
-        "two distinct bodies were received"
-    );
+    assert_eq!(store.raw_count().await.unwrap(), 2, "two distinct bodies were received");
 }
 
 pub async fn a_batch_reports_one_outcome_per_callback(store: &dyn MessageStore) {
@@ -127,10 +92,7 @@ pub async fn a_batch_reports_one_outcome_per_callback(store: &dyn MessageStore) 
     let first = callback(vec![chat(&k1, &shop, &buyer, 100)]);
     let batch = vec![
         first.clone(),
-        callback(vec![
-            receipt(&buyer, &shop, 50),
-            receipt(&buyer, &unique("other"), 50),
-        ]),
+        callback(vec![receipt(&buyer, &shop, 50), receipt(&buyer, &unique("other"), 50)]),
         first,
         callback(vec![chat(&k2, &shop, &buyer, 200)]),
         callback(vec![Event::Other]),
@@ -142,21 +104,13 @@ pub async fn a_batch_reports_one_outcome_per_callback(store: &dyn MessageStore) 
         vec![
             applied(1),
             applied(2),
-            ApplyOutcome {
-                applied: 0,
-                duplicates: 1,
-                raw_duplicate: true
-            },
+            ApplyOutcome { applied: 0, duplicates: 1, raw_duplicate: true },
             applied(1),
             applied(0),
             applied(1),
         ]
     );
-    assert_eq!(
-        unread_of(store, &buyer, &shop).await,
-        1,
-        "k1 unread, k2 recalled"
-    );
+    assert_eq!(unread_of(store, &buyer, &shop).await, 1, "k1 unread, k2 recalled");
     assert_eq!(store.apply(&[]).await.unwrap(), vec![]);
 }
 
@@ -166,40 +120,23 @@ pub async fn a_recall_after_the_message_uncounts_it(store: &dyn MessageStore) {
     apply(store, vec![chat(&unique("m"), &shop, &buyer, 101)]).await;
     assert_eq!(unread_of(store, &buyer, &shop).await, 2);
 
-    assert_eq!(
-        apply(store, vec![recall(&key, &shop, &buyer)]).await,
-        applied(1)
-    );
+    assert_eq!(apply(store, vec![recall(&key, &shop, &buyer)]).await, applied(1));
     assert_eq!(unread_of(store, &buyer, &shop).await, 1);
     assert_eq!(stored(store, &key).await["recalled"], json!(true));
     let again = apply(store, vec![recall(&key, &shop, &buyer)]).await;
-    assert_eq!(
-        again,
-        ApplyOutcome {
-            applied: 0,
-            duplicates: 1,
-            raw_duplicate: true
-        }
-    );
+    assert_eq!(again, ApplyOutcome { applied: 0, duplicates: 1, raw_duplicate: true });
     assert_eq!(unread_of(store, &buyer, &shop).await, 1);
 }
 
 pub async fn a_recall_before_the_message_uncounts_it(store: &dyn MessageStore) {
     let (buyer, shop, key) = (unique("buyer"), unique("shop"), unique("m"));
     apply(store, vec![recall(&key, &shop, &buyer)]).await;
-    assert_eq!(
-        store.get_message(&key).await.unwrap(),
-        None,
-        "a recall alone stores no message"
-    );
+    assert_eq!(store.get_message(&key).await.unwrap(), None, "a recall alone stores no message");
 
     apply(store, vec![chat(&key, &shop, &buyer, 100)]).await;
     assert_eq!(unread_of(store, &buyer, &shop).await, 0);
     let document = stored(store, &key).await;
-    assert_eq!(
-        (document["recalled"].clone(), document["body"].clone()),
-        (json!(true), json!(format!("Chat {key}")))
-    );
+    assert_eq!((document["recalled"].clone(), document["body"].clone()), (json!(true), json!(format!("Chat {key}"))));
 }
 
 pub async fn a_receipt_after_the_messages_reads_them(store: &dyn MessageStore) {
@@ -211,20 +148,13 @@ pub async fn a_receipt_after_the_messages_reads_them(store: &dyn MessageStore) {
     assert_eq!(unread_of(store, &buyer, &shop).await, 3);
 
     apply(store, vec![receipt(&buyer, &shop, 200)]).await;
-    assert_eq!(
-        unread_of(store, &buyer, &shop).await,
-        1,
-        "read up to and including 200"
-    );
+    assert_eq!(unread_of(store, &buyer, &shop).await, 1, "read up to and including 200");
     let mut states = Vec::new();
     for key in &keys {
         states.push(state_of(store, key).await);
     }
     assert_eq!(states, [1, 1, 0]);
-    assert_eq!(
-        store.read_watermark(&buyer, &shop).await.unwrap(),
-        Some(200)
-    );
+    assert_eq!(store.read_watermark(&buyer, &shop).await.unwrap(), Some(200));
     // The receipt is the buyer's: the shop's unread from the buyer is untouched.
     assert_eq!(store.read_watermark(&shop, &buyer).await.unwrap(), None);
 }
@@ -237,14 +167,7 @@ pub async fn messages_after_their_receipt_are_stored_read(store: &dyn MessageSto
     apply(store, vec![chat(&equal, &shop, &buyer, 200)]).await;
     apply(store, vec![chat(&new, &shop, &buyer, 300)]).await;
     assert_eq!(unread_of(store, &buyer, &shop).await, 1);
-    assert_eq!(
-        [
-            state_of(store, &old).await,
-            state_of(store, &equal).await,
-            state_of(store, &new).await
-        ],
-        [1, 1, 0]
-    );
+    assert_eq!([state_of(store, &old).await, state_of(store, &equal).await, state_of(store, &new).await], [1, 1, 0]);
 }
 
 pub async fn an_older_receipt_from_another_device_changes_nothing(store: &dyn MessageStore) {
@@ -254,21 +177,11 @@ pub async fn an_older_receipt_from_another_device_changes_nothing(store: &dyn Me
     }
     apply(store, vec![receipt(&buyer, &shop, 300)]).await; // the phone
     apply(store, vec![receipt(&buyer, &shop, 100)]).await; // the tablet, late
-    assert_eq!(
-        store.read_watermark(&buyer, &shop).await.unwrap(),
-        Some(300)
-    );
+    assert_eq!(store.read_watermark(&buyer, &shop).await.unwrap(), Some(300));
     assert_eq!(unread_of(store, &buyer, &shop).await, 1);
     // Several objects in one receipt callback, in any order: the newest wins.
-    apply(
-        store,
-        vec![receipt(&buyer, &shop, 400), receipt(&buyer, &shop, 250)],
-    )
-    .await;
-    assert_eq!(
-        store.read_watermark(&buyer, &shop).await.unwrap(),
-        Some(400)
-    );
+    apply(store, vec![receipt(&buyer, &shop, 400), receipt(&buyer, &shop, 250)]).await;
+    assert_eq!(store.read_watermark(&buyer, &shop).await.unwrap(), Some(400));
     assert_eq!(unread_of(store, &buyer, &shop).await, 0);
 }
 
@@ -276,22 +189,14 @@ pub async fn tips_system_and_team_messages_never_count(store: &dyn MessageStore)
     let (buyer, shop) = (unique("buyer"), unique("shop"));
     let (tips, system, team) = (unique("m"), unique("m"), unique("m"));
     apply(store, vec![message(Kind::Tips, &tips, &shop, &buyer, 100)]).await;
-    apply(
-        store,
-        vec![message(Kind::System, &system, &shop, &buyer, 100)],
-    )
-    .await;
+    apply(store, vec![message(Kind::System, &system, &shop, &buyer, 100)]).await;
     // A team whose id happens to equal the buyer's accid must not look like a chat with the buyer.
     apply(store, vec![message(Kind::Team, &team, &shop, &buyer, 100)]).await;
     assert_eq!(unread_of(store, &buyer, &shop).await, 0);
     assert_eq!(stored(store, &tips).await["countsUnread"], json!(false));
 
     apply(store, vec![receipt(&buyer, &shop, 100)]).await;
-    let states = [
-        state_of(store, &tips).await,
-        state_of(store, &system).await,
-        state_of(store, &team).await,
-    ];
+    let states = [state_of(store, &tips).await, state_of(store, &system).await, state_of(store, &team).await];
     assert_eq!(states, [1, 0, 0], "receipts cover one-to-one chat only");
 }
 
@@ -299,24 +204,12 @@ pub async fn accids_are_compared_lowercased(store: &dyn MessageStore) {
     let (buyer, shop) = (unique("Buyer_"), unique("Shop_"));
     let key = unique("m");
     apply(store, vec![chat(&key, &shop, &buyer, 100)]).await;
-    apply(
-        store,
-        vec![chat(
-            &unique("m"),
-            &shop.to_lowercase(),
-            &buyer.to_uppercase(),
-            200,
-        )],
-    )
-    .await;
+    apply(store, vec![chat(&unique("m"), &shop.to_lowercase(), &buyer.to_uppercase(), 200)]).await;
 
     let asked = vec![shop.to_uppercase(), shop.to_lowercase(), shop.clone()];
     let counts = store.unread(&buyer.to_uppercase(), &asked).await.unwrap();
     let expected: HashMap<String, u64> = asked.iter().map(|p| (p.clone(), 2)).collect();
-    assert_eq!(
-        counts, expected,
-        "every spelling asked is answered as asked"
-    );
+    assert_eq!(counts, expected, "every spelling asked is answered as asked");
     let document = stored(store, &key).await;
     assert_eq!(
         (document["from"].clone(), document["to"].clone()),
@@ -325,13 +218,7 @@ pub async fn accids_are_compared_lowercased(store: &dyn MessageStore) {
 
     apply(store, vec![receipt(&buyer.to_uppercase(), &shop, 150)]).await;
     assert_eq!(unread_of(store, &buyer.to_lowercase(), &shop).await, 1);
-    assert_eq!(
-        store
-            .read_watermark(&buyer, &shop.to_uppercase())
-            .await
-            .unwrap(),
-        Some(150)
-    );
+    assert_eq!(store.read_watermark(&buyer, &shop.to_uppercase()).await.unwrap(), Some(150));
 }
 
 pub async fn unread_answers_every_peer_in_one_call(store: &dyn MessageStore) {
@@ -344,22 +231,14 @@ pub async fn unread_answers_every_peer_in_one_call(store: &dyn MessageStore) {
         }
     }
     // Messages to someone else and from the buyer do not count for the buyer.
-    batch.push(callback(vec![chat(
-        &unique("m"),
-        &peers[7],
-        &unique("other"),
-        1,
-    )]));
+    batch.push(callback(vec![chat(&unique("m"), &peers[7], &unique("other"), 1)]));
     batch.push(callback(vec![chat(&unique("m"), &buyer, &peers[7], 1)]));
     store.apply(&batch).await.unwrap();
 
     let counts = store.unread(&buyer, &peers).await.unwrap();
     assert_eq!(counts.len(), 1000, "every requested peer is present");
-    let expected: HashMap<String, u64> = peers
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.clone(), if i % 100 == 7 { (i % 3 + 1) as u64 } else { 0 }))
-        .collect();
+    let expected: HashMap<String, u64> =
+        peers.iter().enumerate().map(|(i, p)| (p.clone(), if i % 100 == 7 { (i % 3 + 1) as u64 } else { 0 })).collect();
     assert_eq!(counts, expected);
     assert_eq!(counts.values().sum::<u64>(), 20);
     assert!(store.unread(&buyer, &[]).await.unwrap().is_empty());
@@ -370,32 +249,16 @@ pub async fn presence_keeps_the_newest_event_per_device(store: &dyn MessageStore
     apply(store, vec![presence(&accid, "phone", true, 100)]).await;
     apply(store, vec![presence(&accid, "phone", false, 50)]).await; // late logout of an older session
     apply(store, vec![presence(&accid, "tablet", false, 70)]).await;
-    let devices: Vec<(String, bool, i64)> = store
-        .presence(&accid)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| (p.device_id, p.online, p.at_ms))
-        .collect();
-    assert_eq!(
-        devices,
-        vec![("phone".into(), true, 100), ("tablet".into(), false, 70)]
-    );
+    let devices: Vec<(String, bool, i64)> =
+        store.presence(&accid).await.unwrap().into_iter().map(|p| (p.device_id, p.online, p.at_ms)).collect();
+    assert_eq!(devices, vec![("phone".into(), true, 100), ("tablet".into(), false, 70)]);
 
     apply(store, vec![presence(&accid, "phone", false, 150)]).await;
     // Same millisecond: offline wins whatever the delivery order.
     apply(store, vec![presence(&accid, "phone", true, 150)]).await;
-    let phone = store
-        .presence(&accid.to_uppercase())
-        .await
-        .unwrap()
-        .remove(0);
+    let phone = store.presence(&accid.to_uppercase()).await.unwrap().remove(0);
     assert_eq!((phone.online, phone.at_ms), (false, 150));
-    assert_eq!(
-        phone.document["eventType"],
-        json!("3"),
-        "the provider's fields of the newest event"
-    );
+    assert_eq!(phone.document["eventType"], json!("3"), "the provider's fields of the newest event");
     assert_eq!(phone.document["clientType"], json!("AOS"));
     assert!(store.presence(&unique("nobody")).await.unwrap().is_empty());
 }
@@ -415,11 +278,7 @@ pub async fn every_callback_body_is_kept_raw(store: &dyn MessageStore) {
     assert!(outcomes.iter().all(|o| !o.raw_duplicate));
     assert_eq!(store.raw_count().await.unwrap(), before + 6);
     store.apply(&kinds[4..]).await.unwrap();
-    assert_eq!(
-        store.raw_count().await.unwrap(),
-        before + 6,
-        "a redelivered body is kept once"
-    );
+    assert_eq!(store.raw_count().await.unwrap(), before + 6, "a redelivered body is kept once");
 }
 
 pub async fn raw_bodies_expire_after_the_retention(store: &dyn MessageStore) {
@@ -429,19 +288,12 @@ pub async fn raw_bodies_expire_after_the_retention(store: &dyn MessageStore) {
     let (buyer, shop) = (unique("buyer"), unique("shop"));
     let before = store.raw_count().await.unwrap();
     store
-        .apply(&[
-            callback_at(vec![Event::Other], old),
-            callback_at(vec![chat(&unique("m"), &shop, &buyer, 1)], now),
-        ])
+        .apply(&[callback_at(vec![Event::Other], old), callback_at(vec![chat(&unique("m"), &shop, &buyer, 1)], now)])
         .await
         .unwrap();
     assert_eq!(store.raw_count().await.unwrap(), before + 2);
     assert!(store.purge_expired_raw(now).await.unwrap() >= 1);
-    assert_eq!(
-        store.raw_count().await.unwrap(),
-        before + 1,
-        "the recent body stays"
-    );
+    assert_eq!(store.raw_count().await.unwrap(), before + 1, "the recent body stays");
     assert_eq!(store.purge_expired_raw(now).await.unwrap(), 0);
     // Purging removes the audit trail only, never the facts.
     assert_eq!(unread_of(store, &buyer, &shop).await, 1);
@@ -450,45 +302,19 @@ pub async fn raw_bodies_expire_after_the_retention(store: &dyn MessageStore) {
 pub async fn unparseable_bodies_are_dead_lettered(store: &dyn MessageStore) {
     let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000);
     let first = raw("", Bytes::from_static(b"{\"eventType\":"), at);
-    let binary = raw(
-        "1",
-        Bytes::from(vec![0xff, 0xfe, 0x00, b'x']),
-        at + Duration::from_secs(1),
-    );
-    store
-        .dead_letter(&first, "EOF while parsing")
-        .await
-        .unwrap();
+    let binary = raw("1", Bytes::from(vec![0xff, 0xfe, 0x00, b'x']), at + Duration::from_secs(1));
+    store.dead_letter(&first, "EOF while parsing").await.unwrap();
     store.dead_letter(&binary, "not UTF-8").await.unwrap();
     store.dead_letter(&binary, "not UTF-8").await.unwrap();
 
     let letters = store.dead_letters(10).await.unwrap();
-    let summary: Vec<(&str, &[u8], &str, i64)> = letters
-        .iter()
-        .map(|l| {
-            (
-                l.event_type.as_str(),
-                l.body.as_ref(),
-                l.reason.as_str(),
-                l.received_at_ms,
-            )
-        })
-        .collect();
+    let summary: Vec<(&str, &[u8], &str, i64)> =
+        letters.iter().map(|l| (l.event_type.as_str(), l.body.as_ref(), l.reason.as_str(), l.received_at_ms)).collect();
     assert_eq!(
         summary,
         vec![
-            (
-                "1",
-                &[0xff, 0xfe, 0x00, b'x'][..],
-                "not UTF-8",
-                1_700_000_001_000
-            ),
-            (
-                "",
-                &b"{\"eventType\":"[..],
-                "EOF while parsing",
-                1_700_000_000_000
-            ),
+            ("1", &[0xff, 0xfe, 0x00, b'x'][..], "not UTF-8", 1_700_000_001_000),
+            ("", &b"{\"eventType\":"[..], "EOF while parsing", 1_700_000_000_000),
         ]
     );
     assert_eq!(letters[0].provider, "netease");

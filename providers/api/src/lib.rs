@@ -79,10 +79,7 @@ pub struct Credential {
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential")
-            .field("token", &"[redacted]")
-            .field("expires_at", &self.expires_at)
-            .finish()
+        f.debug_struct("Credential").field("token", &"[redacted]").field("expires_at", &self.expires_at).finish()
     }
 }
 
@@ -160,10 +157,7 @@ pub struct CallbackRequest {
 impl CallbackRequest {
     /// A header by name, case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 

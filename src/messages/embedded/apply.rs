@@ -32,18 +32,10 @@ pub(super) async fn apply(
     let message_duplicate = insert_messages(&mut tx, &plan).await?;
     // Durable once this returns: WAL with synchronous=FULL syncs the log on commit.
     tx.commit().await.map_err(sql_error)?;
-    Ok(plan.outcomes(
-        batch.len(),
-        &raw_duplicate,
-        &message_duplicate,
-        &recall_duplicate,
-    ))
+    Ok(plan.outcomes(batch.len(), &raw_duplicate, &message_duplicate, &recall_duplicate))
 }
 
-async fn insert_raws(
-    tx: &mut Transaction<'_, Sqlite>,
-    plan: &BatchPlan,
-) -> Result<Vec<bool>, StoreError> {
+async fn insert_raws(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Result<Vec<bool>, StoreError> {
     let mut duplicate = Vec::with_capacity(plan.raws.len());
     for raw in &plan.raws {
         let done = sqlx::query(
@@ -64,10 +56,7 @@ async fn insert_raws(
     Ok(duplicate)
 }
 
-async fn insert_recalls(
-    tx: &mut Transaction<'_, Sqlite>,
-    plan: &BatchPlan,
-) -> Result<Vec<bool>, StoreError> {
+async fn insert_recalls(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Result<Vec<bool>, StoreError> {
     let mut duplicate = Vec::with_capacity(plan.recalls.len());
     for recall in &plan.recalls {
         let done = sqlx::query(
@@ -93,10 +82,7 @@ async fn insert_recalls(
     Ok(duplicate)
 }
 
-async fn advance_watermarks(
-    tx: &mut Transaction<'_, Sqlite>,
-    plan: &BatchPlan,
-) -> Result<(), StoreError> {
+async fn advance_watermarks(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Result<(), StoreError> {
     for (reader, peer, read_up_to_ms) in plan.watermark_advances() {
         sqlx::query(
             "INSERT INTO read_watermarks (reader, peer, read_up_to_ms) VALUES (?, ?, ?)
@@ -123,10 +109,7 @@ async fn advance_watermarks(
     Ok(())
 }
 
-async fn upsert_presence(
-    tx: &mut Transaction<'_, Sqlite>,
-    plan: &BatchPlan,
-) -> Result<(), StoreError> {
+async fn upsert_presence(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Result<(), StoreError> {
     for presence in plan.newest_presences() {
         // Same rule as model::presence_supersedes: newer wins, offline wins a tie.
         sqlx::query(
@@ -148,10 +131,7 @@ async fn upsert_presence(
     Ok(())
 }
 
-async fn insert_messages(
-    tx: &mut Transaction<'_, Sqlite>,
-    plan: &BatchPlan,
-) -> Result<Vec<bool>, StoreError> {
+async fn insert_messages(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Result<Vec<bool>, StoreError> {
     let mut duplicate = Vec::with_capacity(plan.messages.len());
     for message in &plan.messages {
         // ?2 = to = the reader of the watermark, ?3 = from = its peer. A comparison with a missing

@@ -16,15 +16,11 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Row;
 
 use super::model::{body_digest, lower, millis, with_state};
-use super::{
-    Applied, ApplyOutcome, DeadLetter, MessageStore, PresenceRecord, RawCallback, StoreError,
-};
+use super::{Applied, ApplyOutcome, DeadLetter, MessageStore, PresenceRecord, RawCallback, StoreError};
 
 mod apply;
 
@@ -46,9 +42,7 @@ impl EmbeddedMessageStore {
     /// `sqlite:file.db`, or `sqlite::memory:` (one private database per call, for tests). Raw bodies
     /// are kept for `raw_retention`.
     pub async fn open(url: &str, raw_retention: Duration) -> Result<Self, StoreError> {
-        let base = SqliteConnectOptions::from_str(url)
-            .map_err(internal)?
-            .busy_timeout(Duration::from_secs(10));
+        let base = SqliteConnectOptions::from_str(url).map_err(internal)?.busy_timeout(Duration::from_secs(10));
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let store = if in_memory {
             // Every connection to an in-memory database would be a database of its own (sqlx uses a
@@ -63,15 +57,8 @@ impl EmbeddedMessageStore {
                 .connect_with(base)
                 .await
                 .map_err(sql_error)?;
-            sqlx::raw_sql(SCHEMA)
-                .execute(&pool)
-                .await
-                .map_err(sql_error)?;
-            EmbeddedMessageStore {
-                writer: pool.clone(),
-                reader: pool,
-                raw_retention,
-            }
+            sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(sql_error)?;
+            EmbeddedMessageStore { writer: pool.clone(), reader: pool, raw_retention }
         } else {
             create_parent_dir(base.get_filename())?;
             let writer_options = base
@@ -86,21 +73,14 @@ impl EmbeddedMessageStore {
                 .await
                 .map_err(sql_error)?;
             // The schema (and WAL mode) must exist before a read-only connection opens the file.
-            sqlx::raw_sql(SCHEMA)
-                .execute(&writer)
-                .await
-                .map_err(sql_error)?;
+            sqlx::raw_sql(SCHEMA).execute(&writer).await.map_err(sql_error)?;
             let reader = SqlitePoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(base.read_only(true))
                 .await
                 .map_err(sql_error)?;
-            EmbeddedMessageStore {
-                writer,
-                reader,
-                raw_retention,
-            }
+            EmbeddedMessageStore { writer, reader, raw_retention }
         };
         Ok(store)
     }
@@ -126,10 +106,7 @@ fn sql_error(error: sqlx::Error) -> StoreError {
     // Primary result codes: BUSY, LOCKED, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL.
     const UNAVAILABLE_CODES: [i64; 8] = [5, 6, 8, 10, 11, 13, 14, 15];
     let unavailable = match &error {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db
             .code()
             .and_then(|code| code.parse::<i64>().ok())
@@ -178,11 +155,7 @@ impl MessageStore for EmbeddedMessageStore {
         Ok(())
     }
 
-    async fn unread(
-        &self,
-        reader: &str,
-        peers: &[String],
-    ) -> Result<HashMap<String, u64>, StoreError> {
+    async fn unread(&self, reader: &str, peers: &[String]) -> Result<HashMap<String, u64>, StoreError> {
         let mut wanted: Vec<String> = peers.iter().map(|p| lower(p)).collect();
         wanted.sort_unstable();
         wanted.dedup();
@@ -204,26 +177,15 @@ impl MessageStore for EmbeddedMessageStore {
             .await
             .map_err(sql_error)?;
             rows.iter()
-                .map(|row| {
-                    Ok((
-                        row.try_get::<String, _>(0)?,
-                        row.try_get::<i64, _>(1)?.unsigned_abs(),
-                    ))
-                })
+                .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?.unsigned_abs())))
                 .collect::<Result<_, sqlx::Error>>()
                 .map_err(sql_error)?
         };
-        Ok(peers
-            .iter()
-            .map(|peer| (peer.clone(), counts.get(&lower(peer)).copied().unwrap_or(0)))
-            .collect())
+        Ok(peers.iter().map(|peer| (peer.clone(), counts.get(&lower(peer)).copied().unwrap_or(0))).collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(sql_error)?;
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(sql_error)?;
         Ok(())
     }
 
@@ -237,22 +199,16 @@ impl MessageStore for EmbeddedMessageStore {
         let document: String = row.try_get(0).map_err(sql_error)?;
         let state: i64 = row.try_get(1).map_err(sql_error)?;
         let recalled: bool = row.try_get(2).map_err(sql_error)?;
-        Ok(Some(Value::Object(with_state(
-            json_object(&document)?,
-            state == 1,
-            recalled,
-        ))))
+        Ok(Some(Value::Object(with_state(json_object(&document)?, state == 1, recalled))))
     }
 
     async fn read_watermark(&self, reader: &str, peer: &str) -> Result<Option<i64>, StoreError> {
-        sqlx::query_scalar(
-            "SELECT read_up_to_ms FROM read_watermarks WHERE reader = ? AND peer = ?",
-        )
-        .bind(lower(reader))
-        .bind(lower(peer))
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(sql_error)
+        sqlx::query_scalar("SELECT read_up_to_ms FROM read_watermarks WHERE reader = ? AND peer = ?")
+            .bind(lower(reader))
+            .bind(lower(peer))
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(sql_error)
     }
 
     async fn presence(&self, accid: &str) -> Result<Vec<PresenceRecord>, StoreError> {

@@ -29,26 +29,18 @@ use mongodb::bson::{doc, DateTime, Document};
 
 use super::convert::{integer, object_to_document};
 use super::errors::{WriteRefused, DUPLICATE_KEY};
-use super::{
-    body_bson, watermark_id, MongoMessageStore, MESSAGES, PRESENCE, RAW, RECALLS, WATERMARKS,
-};
+use super::{body_bson, watermark_id, MongoMessageStore, MESSAGES, PRESENCE, RAW, RECALLS, WATERMARKS};
 use crate::messages::model::{BatchPlan, MessageRow, RawRow};
 use crate::messages::{Applied, ApplyOutcome, StoreError};
 
-pub(super) async fn apply(
-    store: &MongoMessageStore,
-    batch: &[Applied],
-) -> Result<Vec<ApplyOutcome>, StoreError> {
+pub(super) async fn apply(store: &MongoMessageStore, batch: &[Applied]) -> Result<Vec<ApplyOutcome>, StoreError> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }
     let plan = BatchPlan::new(batch, store.raw_retention);
     let raws = plan.raws.iter().map(raw_document).collect();
-    let recalls = plan
-        .recalls
-        .iter()
-        .map(|r| doc! { "_id": &r.key, "from": &r.from, "to": &r.to, "atMs": r.at_ms })
-        .collect();
+    let recalls =
+        plan.recalls.iter().map(|r| doc! { "_id": &r.key, "from": &r.from, "to": &r.to, "atMs": r.at_ms }).collect();
 
     let (raw_duplicate, recall_duplicate, (), (), before) = tokio::try_join!(
         store.insert_unordered(RAW, raws),
@@ -65,21 +57,14 @@ pub(super) async fn apply(
         .zip(&inserted)
         .map(|(m, flags)| object_to_document(&m.full_document(flags.read, flags.recalled)))
         .collect();
-    let (message_duplicate, ()) = tokio::try_join!(
-        store.insert_unordered(MESSAGES, messages),
-        propagate(store, &plan)
-    )?;
+    let (message_duplicate, ()) =
+        tokio::try_join!(store.insert_unordered(MESSAGES, messages), propagate(store, &plan))?;
 
     if !plan.messages.is_empty() {
         let after = Facts::read(store, &plan.messages).await?;
         repair(store, &plan, &message_duplicate, &inserted, &after).await?;
     }
-    Ok(plan.outcomes(
-        batch.len(),
-        &raw_duplicate,
-        &message_duplicate,
-        &recall_duplicate,
-    ))
+    Ok(plan.outcomes(batch.len(), &raw_duplicate, &message_duplicate, &recall_duplicate))
 }
 
 fn raw_document(raw: &RawRow) -> Document {
@@ -110,11 +95,7 @@ async fn advance_watermarks(store: &MongoMessageStore, plan: &BatchPlan) -> Resu
     }
     // The filter is the `_id` alone, so once the document exists the upsert always matches: a
     // duplicate key cannot survive the retry.
-    match store
-        .upsert_converging(WATERMARKS, &statements)
-        .await?
-        .first()
-    {
+    match store.upsert_converging(WATERMARKS, &statements).await?.first() {
         None => Ok(()),
         Some(_) => Err(WriteRefused {
             collection: WATERMARKS,
@@ -233,40 +214,19 @@ struct Facts {
 
 impl Facts {
     async fn read(store: &MongoMessageStore, messages: &[MessageRow]) -> Result<Facts, StoreError> {
-        let pairs: BTreeSet<String> = messages
-            .iter()
-            .filter(|m| m.is_p2p())
-            .map(|m| watermark_id(&m.to, &m.from))
-            .collect();
+        let pairs: BTreeSet<String> =
+            messages.iter().filter(|m| m.is_p2p()).map(|m| watermark_id(&m.to, &m.from)).collect();
         let keys: BTreeSet<&str> = messages.iter().map(|m| m.key.as_str()).collect();
         let (watermarks, recalls) = tokio::try_join!(
-            find_all(
-                store,
-                WATERMARKS,
-                pairs.into_iter().collect(),
-                doc! { "readUpToMs": 1 }
-            ),
-            find_all(
-                store,
-                RECALLS,
-                keys.into_iter().map(str::to_owned).collect(),
-                doc! { "_id": 1 }
-            ),
+            find_all(store, WATERMARKS, pairs.into_iter().collect(), doc! { "readUpToMs": 1 }),
+            find_all(store, RECALLS, keys.into_iter().map(str::to_owned).collect(), doc! { "_id": 1 }),
         )?;
         Ok(Facts {
             watermarks: watermarks
                 .into_iter()
-                .filter_map(|d| {
-                    Some((
-                        d.get_str("_id").ok()?.to_owned(),
-                        integer(d.get("readUpToMs"))?,
-                    ))
-                })
+                .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), integer(d.get("readUpToMs"))?)))
                 .collect(),
-            recalled: recalls
-                .into_iter()
-                .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
-                .collect(),
+            recalled: recalls.into_iter().filter_map(|d| d.get_str("_id").ok().map(str::to_owned)).collect(),
         })
     }
 
@@ -276,10 +236,7 @@ impl Facts {
                 .watermarks
                 .get(&watermark_id(&message.to, &message.from))
                 .is_some_and(|&up_to| message.sent_at_ms <= up_to);
-        Flags {
-            read,
-            recalled: self.recalled.contains(&message.key),
-        }
+        Flags { read, recalled: self.recalled.contains(&message.key) }
     }
 }
 

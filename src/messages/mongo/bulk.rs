@@ -24,13 +24,7 @@ impl MongoMessageStore {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let error = match self
-            .db
-            .collection::<Document>(collection)
-            .insert_many(docs)
-            .ordered(false)
-            .await
-        {
+        let error = match self.db.collection::<Document>(collection).insert_many(docs).ordered(false).await {
             Ok(_) => return Ok(vec![false; count]),
             Err(error) => error,
         };
@@ -38,24 +32,13 @@ impl MongoMessageStore {
             return Err(mongo_error(error));
         };
         if let Some(concern) = &failure.write_concern_error {
-            return Err(WriteConcernFailed {
-                collection,
-                message: concern.message.clone(),
-            }
-            .into());
+            return Err(WriteConcernFailed { collection, message: concern.message.clone() }.into());
         }
         let mut duplicate = vec![false; count];
         for write in failure.write_errors.iter().flatten() {
             match duplicate.get_mut(write.index) {
                 Some(slot) if write.code == DUPLICATE_KEY => *slot = true,
-                _ => {
-                    return Err(WriteRefused {
-                        collection,
-                        code: write.code,
-                        message: write.message.clone(),
-                    }
-                    .into())
-                }
+                _ => return Err(WriteRefused { collection, code: write.code, message: write.message.clone() }.into()),
             }
         }
         Ok(duplicate)
@@ -72,37 +55,25 @@ impl MongoMessageStore {
         let mut duplicates = Vec::new();
         for (chunk_index, chunk) in statements.chunks(UPDATES_PER_COMMAND).enumerate() {
             let offset = chunk_index * UPDATES_PER_COMMAND;
-            let mut command =
-                doc! { "update": collection, "updates": chunk.to_vec(), "ordered": false };
+            let mut command = doc! { "update": collection, "updates": chunk.to_vec(), "ordered": false };
             if !self.write_concern.is_empty() {
                 command.insert("writeConcern", self.write_concern.clone());
             }
             let reply = self.db.run_command(command).await.map_err(mongo_error)?;
             if let Ok(concern) = reply.get_document("writeConcernError") {
                 let message = concern.get_str("errmsg").unwrap_or_default().to_owned();
-                return Err(WriteConcernFailed {
-                    collection,
-                    message,
-                }
-                .into());
+                return Err(WriteConcernFailed { collection, message }.into());
             }
             for write in reply.get_array("writeErrors").into_iter().flatten() {
                 let write = write.as_document().cloned().unwrap_or_default();
                 let code = integer(write.get("code")).unwrap_or(-1);
                 let index = integer(write.get("index")).and_then(|i| usize::try_from(i).ok());
                 match index {
-                    Some(index) if code == i64::from(DUPLICATE_KEY) => {
-                        duplicates.push(offset + index)
-                    }
+                    Some(index) if code == i64::from(DUPLICATE_KEY) => duplicates.push(offset + index),
                     _ => {
                         let message = write.get_str("errmsg").unwrap_or_default().to_owned();
                         let code = i32::try_from(code).unwrap_or(-1);
-                        return Err(WriteRefused {
-                            collection,
-                            code,
-                            message,
-                        }
-                        .into());
+                        return Err(WriteRefused { collection, code, message }.into());
                     }
                 }
             }

@@ -22,9 +22,7 @@ pub(super) fn json_to_bson(value: &Value) -> Bson {
 }
 
 pub(super) fn object_to_document(map: &Map<String, Value>) -> Document {
-    map.iter()
-        .map(|(k, v)| (k.clone(), json_to_bson(v)))
-        .collect()
+    map.iter().map(|(k, v)| (k.clone(), json_to_bson(v))).collect()
 }
 
 pub(super) fn bson_to_json(value: Bson) -> Value {
@@ -69,9 +67,7 @@ mod tests {
             "flag": true, "nothing": null, "body": "hello", "list": [1, "a", {"x": [false]}],
             "looksLikeExtJson": {"$date": "2020-01-01"}
         });
-        let Bson::Document(doc) = json_to_bson(&original) else {
-            panic!("an object becomes a document")
-        };
+        let Bson::Document(doc) = json_to_bson(&original) else { panic!("an object becomes a document") };
         assert_eq!(doc.get_i64("msgTimestamp").unwrap(), 1441977355557);
         assert_eq!(doc.get_i32("small").unwrap(), 7);
         assert_eq!(bson_to_json(Bson::Document(doc)), original);

@@ -11,9 +11,8 @@ pub(super) const DUPLICATE_KEY: i32 = 11000;
 /// unreachable / not found, time limits, write concern failed, network timeout, shutdown, write
 /// conflict, read preference unsatisfiable, majority read not available yet, primary stepped
 /// down, socket error, not primary / recovering.
-const TRANSIENT_CODES: [i32; 18] = [
-    6, 7, 50, 64, 89, 91, 112, 133, 134, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436,
-];
+const TRANSIENT_CODES: [i32; 18] =
+    [6, 7, 50, 64, 89, 91, 112, 133, 134, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436];
 
 pub(super) fn is_transient_code(code: i32) -> bool {
     TRANSIENT_CODES.contains(&code)
@@ -61,11 +60,7 @@ pub(super) fn mongo_error(error: Error) -> StoreError {
 }
 
 fn is_unavailable(error: &Error) -> bool {
-    const LABELS: [&str; 3] = [
-        "RetryableWriteError",
-        "RetryableError",
-        "TransientTransactionError",
-    ];
+    const LABELS: [&str; 3] = ["RetryableWriteError", "RetryableError", "TransientTransactionError"];
     if LABELS.iter().any(|label| error.contains_label(label)) {
         return true;
     }
@@ -81,11 +76,7 @@ fn is_unavailable(error: &Error) -> bool {
         ErrorKind::Write(WriteFailure::WriteError(write)) => is_transient_code(write.code),
         ErrorKind::InsertMany(insert) => {
             insert.write_concern_error.is_some()
-                || insert
-                    .write_errors
-                    .iter()
-                    .flatten()
-                    .any(|e| is_transient_code(e.code))
+                || insert.write_errors.iter().flatten().any(|e| is_transient_code(e.code))
         }
         _ => false,
     }

@@ -32,9 +32,7 @@ use mongodb::{Client, Database, IndexModel};
 use serde_json::Value;
 
 use super::model::{body_digest, lower, millis};
-use super::{
-    Applied, ApplyOutcome, DeadLetter, MessageStore, PresenceRecord, RawCallback, StoreError,
-};
+use super::{Applied, ApplyOutcome, DeadLetter, MessageStore, PresenceRecord, RawCallback, StoreError};
 
 mod apply;
 mod bulk;
@@ -74,10 +72,7 @@ impl MongoStoreOptions {
         MongoStoreOptions {
             database: database.into(),
             raw_retention,
-            write_concern: WriteConcern::builder()
-                .w(mongodb::options::Acknowledgment::Majority)
-                .journal(true)
-                .build(),
+            write_concern: WriteConcern::builder().w(mongodb::options::Acknowledgment::Majority).journal(true).build(),
         }
     }
 }
@@ -93,39 +88,23 @@ pub struct MongoMessageStore {
 
 impl MongoMessageStore {
     /// Connect with the durable default write concern and create collections and indexes.
-    pub async fn connect(
-        uri: &str,
-        database: &str,
-        raw_retention: Duration,
-    ) -> Result<Self, StoreError> {
+    pub async fn connect(uri: &str, database: &str, raw_retention: Duration) -> Result<Self, StoreError> {
         Self::connect_with(uri, MongoStoreOptions::new(database, raw_retention)).await
     }
 
     pub async fn connect_with(uri: &str, options: MongoStoreOptions) -> Result<Self, StoreError> {
         let mut client_options = ClientOptions::parse(uri).await.map_err(mongo_error)?;
-        client_options
-            .server_selection_timeout
-            .get_or_insert(SERVER_SELECTION_TIMEOUT);
-        client_options
-            .connect_timeout
-            .get_or_insert(SERVER_SELECTION_TIMEOUT);
-        client_options
-            .app_name
-            .get_or_insert_with(|| "imbridge".to_owned());
+        client_options.server_selection_timeout.get_or_insert(SERVER_SELECTION_TIMEOUT);
+        client_options.connect_timeout.get_or_insert(SERVER_SELECTION_TIMEOUT);
+        client_options.app_name.get_or_insert_with(|| "imbridge".to_owned());
         let client = Client::with_options(client_options).map_err(mongo_error)?;
         let db = client.database_with_options(
             &options.database,
-            DatabaseOptions::builder()
-                .write_concern(options.write_concern.clone())
-                .build(),
+            DatabaseOptions::builder().write_concern(options.write_concern.clone()).build(),
         );
-        let write_concern = mongodb::bson::to_document(&options.write_concern)
-            .map_err(|e| StoreError::Internal(Box::new(e)))?;
-        let store = MongoMessageStore {
-            db,
-            write_concern,
-            raw_retention: options.raw_retention,
-        };
+        let write_concern =
+            mongodb::bson::to_document(&options.write_concern).map_err(|e| StoreError::Internal(Box::new(e)))?;
+        let store = MongoMessageStore { db, write_concern, raw_retention: options.raw_retention };
         store.create_indexes().await?;
         Ok(store)
     }
@@ -149,36 +128,19 @@ impl MongoMessageStore {
                 )
                 .build(),
         ];
-        let presence = IndexModel::builder()
-            .keys(doc! { "accid": 1, "deviceId": 1 })
-            .options(unique())
-            .build();
+        let presence = IndexModel::builder().keys(doc! { "accid": 1, "deviceId": 1 }).options(unique()).build();
         // Each document carries its own expiry, so a new retention applies to new bodies without
         // touching the index (changing expireAfterSeconds would need collMod).
         let raw_ttl = IndexModel::builder()
             .keys(doc! { "expireAt": 1 })
             .options(IndexOptions::builder().expire_after(Duration::ZERO).build())
             .build();
-        let dead_letters = IndexModel::builder()
-            .keys(doc! { "receivedAt": -1 })
-            .build();
+        let dead_letters = IndexModel::builder().keys(doc! { "receivedAt": -1 }).build();
         let collection = |name| self.db.collection::<Document>(name);
-        collection(MESSAGES)
-            .create_indexes(messages)
-            .await
-            .map_err(mongo_error)?;
-        collection(PRESENCE)
-            .create_index(presence)
-            .await
-            .map_err(mongo_error)?;
-        collection(RAW)
-            .create_index(raw_ttl)
-            .await
-            .map_err(mongo_error)?;
-        collection(DEAD_LETTERS)
-            .create_index(dead_letters)
-            .await
-            .map_err(mongo_error)?;
+        collection(MESSAGES).create_indexes(messages).await.map_err(mongo_error)?;
+        collection(PRESENCE).create_index(presence).await.map_err(mongo_error)?;
+        collection(RAW).create_index(raw_ttl).await.map_err(mongo_error)?;
+        collection(DEAD_LETTERS).create_index(dead_letters).await.map_err(mongo_error)?;
         // `read_watermarks` and `recalls` are keyed by `_id`; create them now so that they exist
         // (and show up in the platform's tools) before the first receipt or recall.
         for name in [WATERMARKS, RECALLS] {
@@ -246,16 +208,10 @@ impl MessageStore for MongoMessageStore {
             "reason": reason,
             "receivedAt": DateTime::from_millis(millis(raw.received_at)),
         };
-        self.insert_unordered(DEAD_LETTERS, vec![letter])
-            .await
-            .map(|_| ())
+        self.insert_unordered(DEAD_LETTERS, vec![letter]).await.map(|_| ())
     }
 
-    async fn unread(
-        &self,
-        reader: &str,
-        peers: &[String],
-    ) -> Result<HashMap<String, u64>, StoreError> {
+    async fn unread(&self, reader: &str, peers: &[String]) -> Result<HashMap<String, u64>, StoreError> {
         let mut wanted: Vec<String> = peers.iter().map(|p| lower(p)).collect();
         wanted.sort_unstable();
         wanted.dedup();
@@ -281,23 +237,15 @@ impl MessageStore for MongoMessageStore {
                 .map_err(mongo_error)?;
             while let Some(group) = cursor.try_next().await.map_err(mongo_error)? {
                 let peer = group.get_str("_id").unwrap_or_default().to_owned();
-                let n = integer(group.get("n"))
-                    .and_then(|n| u64::try_from(n).ok())
-                    .unwrap_or(0);
+                let n = integer(group.get("n")).and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
                 counts.insert(peer, n);
             }
         }
-        Ok(peers
-            .iter()
-            .map(|peer| (peer.clone(), counts.get(&lower(peer)).copied().unwrap_or(0)))
-            .collect())
+        Ok(peers.iter().map(|peer| (peer.clone(), counts.get(&lower(peer)).copied().unwrap_or(0))).collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.db
-            .run_command(doc! { "ping": 1 })
-            .await
-            .map_err(mongo_error)?;
+        self.db.run_command(doc! { "ping": 1 }).await.map_err(mongo_error)?;
         Ok(())
     }
 
@@ -344,10 +292,7 @@ impl MessageStore for MongoMessageStore {
     }
 
     async fn raw_count(&self) -> Result<u64, StoreError> {
-        self.collection(RAW)
-            .count_documents(doc! {})
-            .await
-            .map_err(mongo_error)
+        self.collection(RAW).count_documents(doc! {}).await.map_err(mongo_error)
     }
 
     async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {

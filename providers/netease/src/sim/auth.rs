@@ -16,11 +16,7 @@ pub(crate) struct Credentials<'a> {
 }
 
 /// Checks the four headers of a call received at `now_secs`; a refusal is a 414 naming the problem.
-pub(crate) fn verify(
-    creds: &Credentials<'_>,
-    headers: &HeaderMap,
-    now_secs: u64,
-) -> Result<(), NimError> {
+pub(crate) fn verify(creds: &Credentials<'_>, headers: &HeaderMap, now_secs: u64) -> Result<(), NimError> {
     let app_key = header(headers, "AppKey")?;
     let nonce = header(headers, "Nonce")?;
     let cur_time = header(headers, "CurTime")?;
@@ -31,14 +27,10 @@ pub(crate) fn verify(
         return Err(NimError::param("appkey error"));
     }
     if nonce.chars().count() > NONCE_MAX {
-        return Err(NimError::param(format!(
-            "nonce too long (at most {NONCE_MAX} characters)"
-        )));
+        return Err(NimError::param(format!("nonce too long (at most {NONCE_MAX} characters)")));
     }
-    let sent: u64 = cur_time
-        .trim()
-        .parse()
-        .map_err(|_| NimError::param("curtime must be UTC seconds since the epoch"))?;
+    let sent: u64 =
+        cur_time.trim().parse().map_err(|_| NimError::param("curtime must be UTC seconds since the epoch"))?;
     if sent.abs_diff(now_secs) > creds.window.as_secs() {
         return Err(NimError::param(format!(
             "curtime expired: {sent} is more than {}s from the server clock {now_secs} (CurTime is in seconds)",
@@ -55,9 +47,7 @@ pub(crate) fn verify(
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, NimError> {
     let missing = || NimError::param(format!("{name} header is missing"));
     let value = headers.get(name).ok_or_else(missing)?;
-    let value = value
-        .to_str()
-        .map_err(|_| NimError::param(format!("{name} header is not ASCII")))?;
+    let value = value.to_str().map_err(|_| NimError::param(format!("{name} header is not ASCII")))?;
     if value.is_empty() {
         return Err(missing());
     }
@@ -71,11 +61,7 @@ mod tests {
     const NOW: u64 = 1_443_592_222;
 
     fn creds() -> Credentials<'static> {
-        Credentials {
-            app_key: "key",
-            app_secret: "secret",
-            window: Duration::from_secs(300),
-        }
+        Credentials { app_key: "key", app_secret: "secret", window: Duration::from_secs(300) }
     }
 
     fn headers(app_key: &str, nonce: &str, cur_time: u64, checksum: Option<&str>) -> HeaderMap {
@@ -103,15 +89,10 @@ mod tests {
     #[test]
     fn names_the_problem() {
         assert_eq!(desc(&headers("other", "n", NOW, None), NOW), "appkey error");
-        assert!(
-            desc(&headers("key", &"n".repeat(129), NOW, None), NOW).starts_with("nonce too long")
-        );
+        assert!(desc(&headers("key", &"n".repeat(129), NOW, None), NOW).starts_with("nonce too long"));
         assert!(desc(&headers("key", "n", NOW - 301, None), NOW).starts_with("curtime expired"));
         assert!(desc(&headers("key", "n", NOW + 301, None), NOW).starts_with("curtime expired"));
-        assert_eq!(
-            desc(&headers("key", "n", NOW, Some("00")), NOW),
-            "checksum error"
-        );
+        assert_eq!(desc(&headers("key", "n", NOW, Some("00")), NOW), "checksum error");
         let mut h = headers("key", "n", NOW, None);
         h.remove("Nonce");
         assert_eq!(desc(&h, NOW), "Nonce header is missing");

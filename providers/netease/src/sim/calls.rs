@@ -37,11 +37,7 @@ impl CallCounts {
 
     /// Calls of `api` with this outcome (`"200"`, `"431"`, `"http500"`, `"dropped"`).
     pub fn with_outcome(&self, api: &str, outcome: &str) -> u64 {
-        self.actions
-            .get(api)
-            .and_then(|c| c.codes.get(outcome))
-            .copied()
-            .unwrap_or(0)
+        self.actions.get(api).and_then(|c| c.codes.get(outcome)).copied().unwrap_or(0)
     }
 
     /// Calls of `api` answered with JSON code `code`.

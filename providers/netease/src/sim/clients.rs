@@ -23,16 +23,12 @@ pub struct ClientError {
 
 impl ClientError {
     fn invalid(field: &str, reason: &str) -> Self {
-        Self {
-            code: "invalid",
-            message: format!("{field}: {reason}"),
-        }
+        Self { code: "invalid", message: format!("{field}: {reason}") }
     }
 }
 
 fn accid(field: &str, raw: &str) -> Result<String, ClientError> {
-    list_accid(raw)
-        .ok_or_else(|| ClientError::invalid(field, "must be 1-32 letters, digits or _ @ . -"))
+    list_accid(raw).ok_or_else(|| ClientError::invalid(field, "must be 1-32 letters, digits or _ @ . -"))
 }
 
 /// A client sends a chat message (eventType 1, convType PERSON or TEAM).
@@ -120,9 +116,7 @@ impl SimState {
         self.apply(None, |world, call| {
             let message = SentMessage {
                 msgid_server: m.msgid_server.unwrap_or_else(|| world.new_msgid(call)),
-                msgid_client: m
-                    .msgid_client
-                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                msgid_client: m.msgid_client.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
                 conv_type,
                 from,
                 to,
@@ -130,16 +124,13 @@ impl SimState {
                 body: m.body,
                 attach: m.attach.unwrap_or_default(),
                 ext: m.ext,
-                from_client_type: m
-                    .from_client_type
-                    .unwrap_or_else(|| DEFAULT_CLIENT.to_owned()),
+                from_client_type: m.from_client_type.unwrap_or_else(|| DEFAULT_CLIENT.to_owned()),
                 from_device_id: m.from_device_id.unwrap_or_else(|| "sim-device".to_owned()),
                 timestamp: m.timestamp.unwrap_or(call.now_ms),
                 recalled: false,
                 request_id: None,
             };
-            call.callbacks
-                .push(events::chat_message(&message, &world.nick(&message.from)));
+            call.callbacks.push(events::chat_message(&message, &world.nick(&message.from)));
             world.record_message(message.clone());
             Ok(message)
         })
@@ -157,23 +148,12 @@ impl SimState {
                 world
                     .messages
                     .values()
-                    .filter(|m| {
-                        m.from == peer
-                            && m.to == reader
-                            && m.conv_type == "PERSON"
-                            && m.timestamp <= timestamp
-                    })
+                    .filter(|m| m.from == peer && m.to == reader && m.conv_type == "PERSON" && m.timestamp <= timestamp)
                     .max_by_key(|m| (m.timestamp, m.msgid_server))
                     .map(|m| m.msgid_client.clone())
                     .unwrap_or_default()
             });
-            call.callbacks.push(events::read_receipt(
-                &reader,
-                &peer,
-                &msgid_client,
-                timestamp,
-                &client_type,
-            ));
+            call.callbacks.push(events::read_receipt(&reader, &peer, &msgid_client, timestamp, &client_type));
             Ok(timestamp)
         })
         .await
@@ -213,10 +193,7 @@ impl SimState {
             let result = self.login(&p.accid, token);
             if !result.ok {
                 let message = format!("login refused with code {}", result.code);
-                return Err(ClientError {
-                    code: "login_refused",
-                    message,
-                });
+                return Err(ClientError { code: "login_refused", message });
             }
         }
         self.presence(p, None).await
@@ -231,11 +208,7 @@ impl SimState {
         self.presence(p, Some(reason)).await
     }
 
-    async fn presence(
-        &self,
-        p: ClientPresence,
-        logout_reason: Option<u8>,
-    ) -> Result<(), ClientError> {
+    async fn presence(&self, p: ClientPresence, logout_reason: Option<u8>) -> Result<(), ClientError> {
         let accid = accid("accid", &p.accid)?;
         if p.device_id.is_empty() {
             return Err(ClientError::invalid("deviceId", "must not be empty"));

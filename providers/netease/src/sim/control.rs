@@ -29,52 +29,31 @@ pub(crate) struct ControlError {
 
 impl ControlError {
     fn bad_request(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            code: "bad_request",
-            message: message.into(),
-        }
+        Self { status: StatusCode::BAD_REQUEST, code: "bad_request", message: message.into() }
     }
 
     fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: message.into(),
-        }
+        Self { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into() }
     }
 }
 
 impl From<ClientError> for ControlError {
     fn from(e: ClientError) -> Self {
-        let status = if e.code == "login_refused" {
-            StatusCode::FORBIDDEN
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        Self {
-            status,
-            code: e.code,
-            message: e.message,
-        }
+        let status = if e.code == "login_refused" { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
+        Self { status, code: e.code, message: e.message }
     }
 }
 
 impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"code": self.code, "message": self.message})),
-        )
-            .into_response()
+        (self.status, Json(json!({"code": self.code, "message": self.message}))).into_response()
     }
 }
 
 type ControlResult<T> = Result<T, ControlError>;
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> ControlResult<T> {
-    serde_json::from_slice(body)
-        .map_err(|e| ControlError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| ControlError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 pub(crate) fn router(state: SimState) -> Router {
@@ -86,18 +65,12 @@ pub(crate) fn router(state: SimState) -> Router {
         .route("/__sim/notifications", get(notifications))
         .route("/__sim/messages", get(messages))
         .route("/__sim/calls", get(calls))
-        .route(
-            "/__sim/faults",
-            get(faults).post(set_faults).delete(clear_faults),
-        )
+        .route("/__sim/faults", get(faults).post(set_faults).delete(clear_faults))
         .route("/__sim/login", post(login))
         .route("/__sim/reset", post(reset))
         .route("/__sim/callbacks", get(callbacks))
         .route("/__sim/callbacks/flush", post(flush_callbacks))
-        .route(
-            "/__sim/callbacks/mode",
-            get(callback_mode).post(set_callback_mode),
-        )
+        .route("/__sim/callbacks/mode", get(callback_mode).post(set_callback_mode))
         .route("/__sim/callbacks/url", post(set_callback_url))
         .route("/__sim/callbacks/raw", post(raw_callback))
         .route("/__sim/clients/message", post(client_message))
@@ -113,13 +86,8 @@ async fn accounts(State(s): State<SimState>) -> impl IntoResponse {
     Json(s.accounts())
 }
 
-async fn account(
-    State(s): State<SimState>,
-    Path(accid): Path<String>,
-) -> ControlResult<impl IntoResponse> {
-    s.account(&accid)
-        .map(Json)
-        .ok_or_else(|| ControlError::not_found(format!("no account {accid}")))
+async fn account(State(s): State<SimState>, Path(accid): Path<String>) -> ControlResult<impl IntoResponse> {
+    s.account(&accid).map(Json).ok_or_else(|| ControlError::not_found(format!("no account {accid}")))
 }
 
 async fn friendships(State(s): State<SimState>, Path(accid): Path<String>) -> impl IntoResponse {
@@ -188,11 +156,7 @@ async fn flush_callbacks(State(s): State<SimState>, Query(q): Query<FlushQuery>)
         Json(json!({"ok": true})).into_response()
     } else {
         let message = format!("callbacks still pending after {} ms", timeout.as_millis());
-        (
-            StatusCode::GATEWAY_TIMEOUT,
-            Json(json!({"code": "timeout", "message": message})),
-        )
-            .into_response()
+        (StatusCode::GATEWAY_TIMEOUT, Json(json!({"code": "timeout", "message": message}))).into_response()
     }
 }
 
@@ -200,10 +164,7 @@ async fn callback_mode(State(s): State<SimState>) -> impl IntoResponse {
     Json(s.callback_mode())
 }
 
-async fn set_callback_mode(
-    State(s): State<SimState>,
-    body: Bytes,
-) -> ControlResult<impl IntoResponse> {
+async fn set_callback_mode(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
     let mode: CallbackMode = parse(&body)?;
     s.set_callback_mode(mode);
     Ok(Json(mode))
@@ -215,10 +176,7 @@ struct UrlBody {
     url: Option<String>,
 }
 
-async fn set_callback_url(
-    State(s): State<SimState>,
-    body: Bytes,
-) -> ControlResult<impl IntoResponse> {
+async fn set_callback_url(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
     let b: UrlBody = parse(&body)?;
     if let Some(url) = &b.url {
         reqwest::Url::parse(url).map_err(|e| ControlError::bad_request(format!("url: {e}")))?;
@@ -233,10 +191,7 @@ async fn raw_callback(State(s): State<SimState>, body: Bytes) -> ControlResult<i
     Ok(Json(json!({"ok": true})))
 }
 
-async fn client_message(
-    State(s): State<SimState>,
-    body: Bytes,
-) -> ControlResult<impl IntoResponse> {
+async fn client_message(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
     let m = s.client_message(parse::<ClientMessage>(&body)?).await?;
     Ok(Json(json!({
         "msgidServer": m.msgid_server.to_string(),

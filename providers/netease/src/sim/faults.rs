@@ -29,37 +29,22 @@ pub struct Faults {
 impl Faults {
     /// Fail the next `n` calls with JSON code `code` (HTTP 200).
     pub fn fail_next(n: u32, code: u16) -> Self {
-        Self {
-            fail_next: n,
-            fail_code: code,
-            ..Self::default()
-        }
+        Self { fail_next: n, fail_code: code, ..Self::default() }
     }
 
     /// Fail the next `n` calls with HTTP status `status`.
     pub fn http_fail_next(n: u32, status: u16) -> Self {
-        Self {
-            fail_next: n,
-            fail_code: status,
-            http_status: true,
-            ..Self::default()
-        }
+        Self { fail_next: n, fail_code: status, http_status: true, ..Self::default() }
     }
 
     /// Drop the connection of the next `n` calls.
     pub fn drop_next(n: u32) -> Self {
-        Self {
-            drop_next: n,
-            ..Self::default()
-        }
+        Self { drop_next: n, ..Self::default() }
     }
 
     /// Delay every answer.
     pub fn delay(delay: Duration) -> Self {
-        Self {
-            delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            ..Self::default()
-        }
+        Self { delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), ..Self::default() }
     }
 
     /// Restrict to some APIs.
@@ -72,9 +57,7 @@ impl Faults {
     pub fn problem(&self) -> Option<String> {
         let code = self.effective_code();
         if !(100..=599).contains(&code) {
-            return Some(format!(
-                "fail_code {code} is not an HTTP-like status (100..=599)"
-            ));
+            return Some(format!("fail_code {code} is not an HTTP-like status (100..=599)"));
         }
         if self.http_status && code < 400 {
             return Some(format!("fail_code {code} is not an error status"));
@@ -129,10 +112,7 @@ impl FaultState {
         }
         if f.fail_next > 0 {
             f.fail_next -= 1;
-            return Some(Injected::Fail {
-                code: f.effective_code(),
-                http_status: f.http_status,
-            });
+            return Some(Injected::Fail { code: f.effective_code(), http_status: f.http_status });
         }
         None
     }
@@ -150,41 +130,18 @@ mod tests {
     #[test]
     fn faults_are_consumed_drops_first_and_filtered_by_api() {
         let mut fs = FaultState::default();
-        fs.set(
-            Faults {
-                fail_next: 1,
-                fail_code: 503,
-                drop_next: 1,
-                ..Faults::default()
-            }
-            .only(&["user/create"]),
-        );
+        fs.set(Faults { fail_next: 1, fail_code: 503, drop_next: 1, ..Faults::default() }.only(&["user/create"]));
         assert_eq!(fs.take("friend/add"), None);
         assert_eq!(fs.take("user/create"), Some(Injected::Drop));
-        assert_eq!(
-            fs.take("user/create"),
-            Some(Injected::Fail {
-                code: 503,
-                http_status: false
-            })
-        );
+        assert_eq!(fs.take("user/create"), Some(Injected::Fail { code: 503, http_status: false }));
         assert_eq!(fs.take("user/create"), None);
     }
 
     #[test]
     fn codes_default_to_500_and_are_checked() {
         let mut fs = FaultState::default();
-        fs.set(Faults {
-            fail_next: 1,
-            ..Faults::default()
-        });
-        assert_eq!(
-            fs.take("x/y"),
-            Some(Injected::Fail {
-                code: 500,
-                http_status: false
-            })
-        );
+        fs.set(Faults { fail_next: 1, ..Faults::default() });
+        assert_eq!(fs.take("x/y"), Some(Injected::Fail { code: 500, http_status: false }));
         assert!(Faults::fail_next(1, 700).problem().is_some());
         assert!(Faults::http_fail_next(1, 200).problem().is_some());
         assert!(Faults::http_fail_next(1, 503).problem().is_none());

@@ -29,13 +29,7 @@ struct Window {
 
 impl Window {
     fn new(limit: u32, period: Duration, block: Duration) -> Self {
-        Self {
-            limit,
-            period,
-            block,
-            admitted: VecDeque::new(),
-            blocked_until: None,
-        }
+        Self { limit, period, block, admitted: VecDeque::new(), blocked_until: None }
     }
 
     fn admit(&mut self, now: Instant) -> Result<(), Duration> {
@@ -49,11 +43,7 @@ impl Window {
         if self.limit == 0 {
             return Ok(());
         }
-        while self
-            .admitted
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.period)
-        {
+        while self.admitted.front().is_some_and(|t| now.duration_since(*t) >= self.period) {
             self.admitted.pop_front();
         }
         if self.admitted.len() >= self.limit as usize {
@@ -81,11 +71,7 @@ impl RateLimiter {
     ) -> Self {
         Self {
             per_second: Window::new(per_second_limit, Duration::from_secs(1), block_second),
-            batch: Window::new(
-                batch_per_minute_limit,
-                Duration::from_secs(60),
-                block_minute,
-            ),
+            batch: Window::new(batch_per_minute_limit, Duration::from_secs(60), block_minute),
         }
     }
 
@@ -96,13 +82,7 @@ impl RateLimiter {
             RateClass::Batch => &mut self.batch,
         };
         window.admit(now).map_err(|left| {
-            NimError::new(
-                416,
-                format!(
-                    "frequency control: blocked, retry in {} ms",
-                    left.as_millis().max(1)
-                ),
-            )
+            NimError::new(416, format!("frequency control: blocked, retry in {} ms", left.as_millis().max(1)))
         })
     }
 
@@ -166,14 +146,10 @@ mod tests {
         assert!(rl.admit(RateClass::PerSecond, t0).is_ok());
         assert_eq!(rl.admit(RateClass::PerSecond, t0).unwrap_err().code, 416);
         // The window has moved on, but the block holds for 10 s.
-        assert!(rl
-            .admit(RateClass::PerSecond, t0 + Duration::from_secs(5))
-            .is_err());
+        assert!(rl.admit(RateClass::PerSecond, t0 + Duration::from_secs(5)).is_err());
         // The other class is independent.
         assert!(rl.admit(RateClass::Batch, t0).is_ok());
-        assert!(rl
-            .admit(RateClass::PerSecond, t0 + Duration::from_secs(10))
-            .is_ok());
+        assert!(rl.admit(RateClass::PerSecond, t0 + Duration::from_secs(10)).is_ok());
     }
 
     #[test]
@@ -181,9 +157,7 @@ mod tests {
         let mut rl = RateLimiter::new(1, 0, Duration::from_secs(10), Duration::from_secs(60));
         let t0 = Instant::now();
         assert!(rl.admit(RateClass::PerSecond, t0).is_ok());
-        assert!(rl
-            .admit(RateClass::PerSecond, t0 + Duration::from_millis(1000))
-            .is_ok());
+        assert!(rl.admit(RateClass::PerSecond, t0 + Duration::from_millis(1000)).is_ok());
         // Limit 0 disables the batch limit.
         for _ in 0..1000 {
             assert!(rl.admit(RateClass::Batch, t0).is_ok());

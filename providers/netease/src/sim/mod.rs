@@ -148,21 +148,13 @@ pub struct Simulator;
 impl Simulator {
     /// Serves a simulator on `listener` until [`SimHandle::shutdown`] (or until the handle is
     /// dropped). Fails when the state file exists but cannot be read.
-    pub async fn start(
-        cfg: SimConfig,
-        listener: tokio::net::TcpListener,
-    ) -> std::io::Result<SimHandle> {
+    pub async fn start(cfg: SimConfig, listener: tokio::net::TcpListener) -> std::io::Result<SimHandle> {
         let (router, state) = Self::try_router(cfg)?;
         let addr = listener.local_addr()?;
         let cancel = CancellationToken::new();
         let task = tokio::spawn(server::serve(listener, router, cancel.clone()));
         tracing::info!(%addr, "NetEase simulator listening");
-        Ok(SimHandle {
-            addr,
-            state,
-            guard: Some(cancel.drop_guard()),
-            task: Some(task),
-        })
+        Ok(SimHandle { addr, state, guard: Some(cancel.drop_guard()), task: Some(task) })
     }
 
     /// The simulator as a router, for embedding (sandbox mode). Served by anything but
@@ -229,8 +221,6 @@ impl SimHandle {
 
 impl fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimHandle")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
+        f.debug_struct("SimHandle").field("addr", &self.addr).finish_non_exhaustive()
     }
 }

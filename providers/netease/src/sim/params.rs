@@ -18,10 +18,7 @@ pub(crate) type NimResult<T> = Result<T, NimError>;
 
 impl NimError {
     pub fn new(code: u16, desc: impl Into<String>) -> Self {
-        Self {
-            code,
-            desc: desc.into(),
-        }
+        Self { code, desc: desc.into() }
     }
 
     /// 414, NetEase's "parameter error".
@@ -68,11 +65,7 @@ impl Reply {
     }
 
     pub fn code(&self) -> u16 {
-        self.0
-            .get("code")
-            .and_then(Value::as_u64)
-            .and_then(|c| u16::try_from(c).ok())
-            .unwrap_or(500)
+        self.0.get("code").and_then(Value::as_u64).and_then(|c| u16::try_from(c).ok()).unwrap_or(500)
     }
 
     pub fn is_ok(&self) -> bool {
@@ -143,11 +136,7 @@ impl Params {
     pub fn optional_num<T: FromStr>(&self, name: &str) -> NimResult<Option<T>> {
         match self.get(name) {
             None | Some("") => Ok(None),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| NimError::param(format!("{name} is not a number"))),
+            Some(v) => v.trim().parse().map(Some).map_err(|_| NimError::param(format!("{name} is not a number"))),
         }
     }
 
@@ -169,15 +158,10 @@ impl Params {
 
     /// A required JSON array of strings, e.g. `toAccids=["a","b"]`, of at most `max` items;
     /// more answers `over_limit`.
-    pub fn string_list(
-        &self,
-        name: &str,
-        max: usize,
-        over_limit: NimError,
-    ) -> NimResult<Vec<String>> {
+    pub fn string_list(&self, name: &str, max: usize, over_limit: NimError) -> NimResult<Vec<String>> {
         let raw = self.required(name)?;
-        let items: Vec<Value> = serde_json::from_str(raw)
-            .map_err(|_| NimError::param(format!("{name} must be a JSON array")))?;
+        let items: Vec<Value> =
+            serde_json::from_str(raw).map_err(|_| NimError::param(format!("{name} must be a JSON array")))?;
         if items.len() > max {
             return Err(over_limit);
         }
@@ -196,9 +180,7 @@ pub(crate) fn list_accid(raw: &str) -> Option<String> {
     let lower = raw.to_ascii_lowercase();
     let valid = !lower.is_empty()
         && lower.chars().count() <= ACCID_MAX
-        && lower
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_@.-".contains(c));
+        && lower.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_@.-".contains(c));
     valid.then_some(lower)
 }
 
@@ -231,10 +213,7 @@ mod tests {
     fn replies_carry_the_code() {
         let reply: Reply = NimError::param("checksum error").into();
         assert_eq!(reply.code(), 414);
-        assert_eq!(
-            reply.into_json(),
-            serde_json::json!({"code": 414, "desc": "checksum error"})
-        );
+        assert_eq!(reply.into_json(), serde_json::json!({"code": 414, "desc": "checksum error"}));
         assert!(Reply::ok().is_ok());
     }
 }

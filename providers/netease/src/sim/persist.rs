@@ -32,10 +32,7 @@ pub(crate) struct Snapshot {
 impl StateFile {
     pub fn snapshot(mut self, generation: u64) -> io::Result<Snapshot> {
         self.version = VERSION;
-        Ok(Snapshot {
-            generation,
-            bytes: serde_json::to_vec_pretty(&self)?,
-        })
+        Ok(Snapshot { generation, bytes: serde_json::to_vec_pretty(&self)? })
     }
 }
 
@@ -47,10 +44,7 @@ pub(crate) struct Persister {
 
 impl Persister {
     pub fn new(path: PathBuf) -> Self {
-        Self {
-            path,
-            written: tokio::sync::Mutex::new(0),
-        }
+        Self { path, written: tokio::sync::Mutex::new(0) }
     }
 
     pub fn path(&self) -> &Path {
@@ -73,11 +67,7 @@ impl Persister {
         if file.version != VERSION {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!(
-                    "{}: state file version {} (expected {VERSION})",
-                    self.path.display(),
-                    file.version
-                ),
+                format!("{}: state file version {} (expected {VERSION})", self.path.display(), file.version),
             ));
         }
         Ok(Some(file))
@@ -135,12 +125,7 @@ mod tests {
     use super::*;
 
     fn temp_path() -> PathBuf {
-        std::env::temp_dir()
-            .join(format!(
-                "imbridge-sim-persist-{}",
-                uuid::Uuid::new_v4().simple()
-            ))
-            .join("state.json")
+        std::env::temp_dir().join(format!("imbridge-sim-persist-{}", uuid::Uuid::new_v4().simple())).join("state.json")
     }
 
     #[tokio::test]
@@ -148,14 +133,8 @@ mod tests {
         let path = temp_path();
         let p = Persister::new(path.clone());
         assert!(p.load().unwrap().is_none());
-        let newer = StateFile {
-            msgid_reserved: 2,
-            ..StateFile::default()
-        };
-        let older = StateFile {
-            msgid_reserved: 1,
-            ..StateFile::default()
-        };
+        let newer = StateFile { msgid_reserved: 2, ..StateFile::default() };
+        let older = StateFile { msgid_reserved: 1, ..StateFile::default() };
         p.write(newer.snapshot(2).unwrap()).await.unwrap();
         p.write(older.snapshot(1).unwrap()).await.unwrap();
         assert_eq!(p.load().unwrap().unwrap().msgid_reserved, 2);

@@ -47,10 +47,8 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, cancel: Cancell
         }
     }
     drop(listener);
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(SHUTDOWN_GRACE, async { while connections.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         connections.abort_all();
     }
@@ -71,8 +69,7 @@ async fn serve_connection(stream: TcpStream, router: Router, cancel: Cancellatio
             Ok::<_, DropConnection>(response)
         }
     });
-    let connection =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => log_end(result),

@@ -73,11 +73,7 @@ impl SimState {
         Self::build(cfg, persister, file)
     }
 
-    fn build(
-        cfg: SimConfig,
-        persister: Option<Persister>,
-        file: Option<super::persist::StateFile>,
-    ) -> Self {
+    fn build(cfg: SimConfig, persister: Option<Persister>, file: Option<super::persist::StateFile>) -> Self {
         let limiter = RateLimiter::new(
             cfg.per_second_limit,
             cfg.batch_per_minute_limit,
@@ -94,24 +90,17 @@ impl SimState {
             persister,
             cfg,
         };
-        Self {
-            inner: Arc::new(inner),
-        }
+        Self { inner: Arc::new(inner) }
     }
 
     /// Runs `f` atomically on the world, then writes the state file if `f` changed persisted
     /// state, then queues the callbacks `f` produced.
-    pub(crate) async fn apply<R>(
-        &self,
-        request_id: Option<&str>,
-        f: impl FnOnce(&mut World, &mut Call<'_>) -> R,
-    ) -> R {
+    pub(crate) async fn apply<R>(&self, request_id: Option<&str>, f: impl FnOnce(&mut World, &mut Call<'_>) -> R) -> R {
         let (result, callbacks, snapshot) = {
             let mut world = lock(&self.inner.world);
             let mut call = Call::new(sign::now_millis(), request_id);
             let result = f(&mut world, &mut call);
-            let snapshot =
-                (call.persist && self.inner.persister.is_some()).then(|| world.state_file());
+            let snapshot = (call.persist && self.inner.persister.is_some()).then(|| world.state_file());
             (result, call.callbacks, snapshot)
         };
         if let (Some((generation, file)), Some(persister)) = (snapshot, &self.inner.persister) {
@@ -140,10 +129,7 @@ impl SimState {
 
     /// One account (the accid is lowercased like NetEase does).
     pub fn account(&self, accid: &str) -> Option<Account> {
-        lock(&self.inner.world)
-            .accounts
-            .get(&accid.to_ascii_lowercase())
-            .cloned()
+        lock(&self.inner.world).accounts.get(&accid.to_ascii_lowercase()).cloned()
     }
 
     /// An account's friends and pending friend requests.
@@ -153,11 +139,7 @@ impl SimState {
 
     /// Every recipient-level custom notification received, oldest first (the last 10 000).
     pub fn notifications(&self) -> Vec<NotificationRecord> {
-        lock(&self.inner.world)
-            .notifications
-            .iter()
-            .cloned()
-            .collect()
+        lock(&self.inner.world).notifications.iter().cloned().collect()
     }
 
     /// Chat messages known to the simulator (msg/sendMsg, sendBatchMsg, simulated clients).
@@ -228,10 +210,7 @@ impl SimState {
             Some(_) => 200,
             None => 302,
         };
-        LoginResult {
-            ok: code == 200,
-            code,
-        }
+        LoginResult { ok: code == 200, code }
     }
 
     pub fn login_ok(&self, accid: &str, token: &str) -> bool {

@@ -27,12 +27,7 @@ pub(crate) struct Call<'a> {
 
 impl<'a> Call<'a> {
     pub fn new(now_ms: u64, request_id: Option<&'a str>) -> Self {
-        Self {
-            now_ms,
-            request_id,
-            persist: false,
-            callbacks: Vec::new(),
-        }
+        Self { now_ms, request_id, persist: false, callbacks: Vec::new() }
     }
 }
 
@@ -58,26 +53,13 @@ impl World {
         let mut world = Self::default();
         let mut reserved = 0;
         if let Some(file) = file {
-            world.accounts = file
-                .accounts
-                .into_iter()
-                .map(|a| (a.accid.clone(), a))
-                .collect();
+            world.accounts = file.accounts.into_iter().map(|a| (a.accid.clone(), a)).collect();
             world.friends = file
                 .friends
                 .into_iter()
-                .map(|(owner, list)| {
-                    (
-                        owner,
-                        list.into_iter().map(|f| (f.faccid.clone(), f)).collect(),
-                    )
-                })
+                .map(|(owner, list)| (owner, list.into_iter().map(|f| (f.faccid.clone(), f)).collect()))
                 .collect();
-            world.requests = file
-                .friend_requests
-                .into_iter()
-                .map(|r| ((r.to.clone(), r.from.clone()), r))
-                .collect();
+            world.requests = file.friend_requests.into_iter().map(|r| ((r.to.clone(), r.from.clone()), r)).collect();
             reserved = file.msgid_reserved;
         }
         world.next_msgid = reserved.max(now_ms);
@@ -124,23 +106,16 @@ impl World {
     }
 
     pub fn account(&self, accid: &str, param: &str) -> NimResult<&Account> {
-        self.accounts
-            .get(accid)
-            .ok_or_else(|| NimError::not_registered(param))
+        self.accounts.get(accid).ok_or_else(|| NimError::not_registered(param))
     }
 
     pub fn account_mut(&mut self, accid: &str, param: &str) -> NimResult<&mut Account> {
-        self.accounts
-            .get_mut(accid)
-            .ok_or_else(|| NimError::not_registered(param))
+        self.accounts.get_mut(accid).ok_or_else(|| NimError::not_registered(param))
     }
 
     /// The nickname NetEase puts in `fromNick`: the account's name, else its accid.
     pub fn nick(&self, accid: &str) -> String {
-        self.accounts
-            .get(accid)
-            .and_then(|a| a.name.clone())
-            .unwrap_or_else(|| accid.to_owned())
+        self.accounts.get(accid).and_then(|a| a.name.clone()).unwrap_or_else(|| accid.to_owned())
     }
 
     pub fn are_friends(&self, a: &str, b: &str) -> bool {
@@ -180,37 +155,17 @@ impl World {
                 }
             }
         }
-        changed |= self
-            .requests
-            .remove(&(a.to_owned(), b.to_owned()))
-            .is_some();
-        changed |= self
-            .requests
-            .remove(&(b.to_owned(), a.to_owned()))
-            .is_some();
+        changed |= self.requests.remove(&(a.to_owned(), b.to_owned())).is_some();
+        changed |= self.requests.remove(&(b.to_owned(), a.to_owned())).is_some();
         changed
     }
 
     pub fn friendships(&self, accid: &str) -> Friendships {
         Friendships {
             accid: accid.to_owned(),
-            friends: self
-                .friends
-                .get(accid)
-                .map(|l| l.values().cloned().collect())
-                .unwrap_or_default(),
-            requests_received: self
-                .requests
-                .values()
-                .filter(|r| r.to == accid)
-                .cloned()
-                .collect(),
-            requests_sent: self
-                .requests
-                .values()
-                .filter(|r| r.from == accid)
-                .cloned()
-                .collect(),
+            friends: self.friends.get(accid).map(|l| l.values().cloned().collect()).unwrap_or_default(),
+            requests_received: self.requests.values().filter(|r| r.to == accid).cloned().collect(),
+            requests_sent: self.requests.values().filter(|r| r.from == accid).cloned().collect(),
         }
     }
 

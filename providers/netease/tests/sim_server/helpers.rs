@@ -13,11 +13,7 @@ pub const KEY: &str = "test-app-key";
 pub const SECRET: &str = "test-app-secret";
 
 pub fn config() -> SimConfig {
-    SimConfig {
-        app_key: KEY.to_owned(),
-        app_secret: SECRET.to_owned(),
-        ..SimConfig::default()
-    }
+    SimConfig { app_key: KEY.to_owned(), app_secret: SECRET.to_owned(), ..SimConfig::default() }
 }
 
 pub struct Sim {
@@ -31,16 +27,9 @@ impl Sim {
     }
 
     pub async fn start_with(cfg: SimConfig) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind port 0");
-        let handle = Simulator::start(cfg, listener)
-            .await
-            .expect("simulator starts");
-        Self {
-            handle,
-            http: reqwest::Client::new(),
-        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let handle = Simulator::start(cfg, listener).await.expect("simulator starts");
+        Self { handle, http: reqwest::Client::new() }
     }
 
     pub fn state(&self) -> SimState {
@@ -52,21 +41,9 @@ impl Sim {
         self.call_with_id(api, form, None).await
     }
 
-    pub async fn call_with_id(
-        &self,
-        api: &str,
-        form: &[(&str, &str)],
-        request_id: Option<&str>,
-    ) -> Value {
-        let response = self
-            .send(api, form, request_id)
-            .await
-            .expect("simulator answers");
-        assert_eq!(
-            response.status(),
-            StatusCode::OK,
-            "NetEase answers HTTP 200"
-        );
+    pub async fn call_with_id(&self, api: &str, form: &[(&str, &str)], request_id: Option<&str>) -> Value {
+        let response = self.send(api, form, request_id).await.expect("simulator answers");
+        assert_eq!(response.status(), StatusCode::OK, "NetEase answers HTTP 200");
         response.json().await.expect("JSON reply")
     }
 
@@ -106,18 +83,10 @@ impl Sim {
         self.unsigned_via(&self.http, api, form)
     }
 
-    fn unsigned_via(
-        &self,
-        http: &reqwest::Client,
-        api: &str,
-        form: &[(&str, &str)],
-    ) -> reqwest::RequestBuilder {
+    fn unsigned_via(&self, http: &reqwest::Client, api: &str, form: &[(&str, &str)]) -> reqwest::RequestBuilder {
         let body = serde_urlencoded::to_string(form).expect("form encodes");
         http.post(format!("{}/{api}.action", self.handle.base_url()))
-            .header(
-                "Content-Type",
-                "application/x-www-form-urlencoded;charset=utf-8",
-            )
+            .header("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")
             .body(body)
     }
 
@@ -129,35 +98,20 @@ impl Sim {
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.handle.root_url()))
-            .send()
-            .await
-            .expect("GET");
+        let response = self.http.get(format!("{}{path}", self.handle.root_url())).send().await.expect("GET");
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         response.json().await.expect("JSON")
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.handle.root_url()))
-            .json(&body)
-            .send()
-            .await
-            .expect("POST");
+        let response =
+            self.http.post(format!("{}{path}", self.handle.root_url())).json(&body).send().await.expect("POST");
         let status = response.status();
         (status, response.json().await.expect("JSON"))
     }
 
     pub async fn delete(&self, path: &str) -> StatusCode {
-        self.http
-            .delete(format!("{}{path}", self.handle.root_url()))
-            .send()
-            .await
-            .expect("DELETE")
-            .status()
+        self.http.delete(format!("{}{path}", self.handle.root_url())).send().await.expect("DELETE").status()
     }
 }
 
@@ -192,18 +146,12 @@ impl Receiver {
                 async move {
                     me.received.lock().unwrap().push(Received { headers, body });
                     let mut answers = me.answers.lock().unwrap();
-                    let status = if answers.is_empty() {
-                        StatusCode::OK
-                    } else {
-                        answers.remove(0)
-                    };
+                    let status = if answers.is_empty() { StatusCode::OK } else { answers.remove(0) };
                     (status, r#"{"code":200}"#)
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
         format!("http://{addr}/callbacks")
@@ -219,8 +167,5 @@ impl Receiver {
 }
 
 pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
+    format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }

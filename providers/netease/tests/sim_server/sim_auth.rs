@@ -31,46 +31,25 @@ async fn assert_refused(sim: &Sim, headers: &[(&str, String)], desc_part: &str) 
     let reply = create_with(sim, &accid, headers).await;
     assert_eq!(reply["code"], 414, "{reply}");
     let desc = reply["desc"].as_str().unwrap();
-    assert!(
-        desc.contains(desc_part),
-        "desc {desc:?} should mention {desc_part:?}"
-    );
-    assert!(
-        sim.state().account(&accid).is_none(),
-        "a refused call creates nothing"
-    );
+    assert!(desc.contains(desc_part), "desc {desc:?} should mention {desc_part:?}");
+    assert!(sim.state().account(&accid).is_none(), "a refused call creates nothing");
 }
 
 #[tokio::test]
 async fn a_correctly_signed_call_is_accepted() {
     let sim = Sim::start().await;
     let accid = unique("ok");
-    let reply = create_with(
-        &sim,
-        &accid,
-        &signed(KEY, SECRET, "nonce123", sign::now_secs()),
-    )
-    .await;
+    let reply = create_with(&sim, &accid, &signed(KEY, SECRET, "nonce123", sign::now_secs())).await;
     assert_eq!(reply["code"], 200, "{reply}");
     // A nonce of exactly 128 characters is fine.
-    let reply = create_with(
-        &sim,
-        &unique("ok"),
-        &signed(KEY, SECRET, &"n".repeat(128), sign::now_secs()),
-    )
-    .await;
+    let reply = create_with(&sim, &unique("ok"), &signed(KEY, SECRET, &"n".repeat(128), sign::now_secs())).await;
     assert_eq!(reply["code"], 200, "{reply}");
 }
 
 #[tokio::test]
 async fn a_wrong_secret_is_a_checksum_error() {
     let sim = Sim::start().await;
-    assert_refused(
-        &sim,
-        &signed(KEY, "not-the-secret", "n1", sign::now_secs()),
-        "checksum error",
-    )
-    .await;
+    assert_refused(&sim, &signed(KEY, "not-the-secret", "n1", sign::now_secs()), "checksum error").await;
 }
 
 #[tokio::test]
@@ -85,25 +64,10 @@ async fn a_tampered_nonce_is_a_checksum_error() {
 async fn a_stale_or_future_curtime_is_refused() {
     let sim = Sim::start().await;
     let now = sign::now_secs();
-    assert_refused(
-        &sim,
-        &signed(KEY, SECRET, "n", now - 301),
-        "curtime expired",
-    )
-    .await;
-    assert_refused(
-        &sim,
-        &signed(KEY, SECRET, "n", now + 301),
-        "curtime expired",
-    )
-    .await;
+    assert_refused(&sim, &signed(KEY, SECRET, "n", now - 301), "curtime expired").await;
+    assert_refused(&sim, &signed(KEY, SECRET, "n", now + 301), "curtime expired").await;
     // Milliseconds instead of seconds is the classic mistake.
-    assert_refused(
-        &sim,
-        &signed(KEY, SECRET, "n", now * 1000),
-        "curtime expired",
-    )
-    .await;
+    assert_refused(&sim, &signed(KEY, SECRET, "n", now * 1000), "curtime expired").await;
     // Within the five-minute window both ways is fine.
     for cur in [now - 240, now + 240] {
         let reply = create_with(&sim, &unique("skew"), &signed(KEY, SECRET, "n", cur)).await;
@@ -114,23 +78,13 @@ async fn a_stale_or_future_curtime_is_refused() {
 #[tokio::test]
 async fn a_wrong_app_key_is_refused() {
     let sim = Sim::start().await;
-    assert_refused(
-        &sim,
-        &signed("other-app", SECRET, "n", sign::now_secs()),
-        "appkey",
-    )
-    .await;
+    assert_refused(&sim, &signed("other-app", SECRET, "n", sign::now_secs()), "appkey").await;
 }
 
 #[tokio::test]
 async fn a_nonce_over_128_characters_is_refused() {
     let sim = Sim::start().await;
-    assert_refused(
-        &sim,
-        &signed(KEY, SECRET, &"n".repeat(129), sign::now_secs()),
-        "nonce",
-    )
-    .await;
+    assert_refused(&sim, &signed(KEY, SECRET, &"n".repeat(129), sign::now_secs()), "nonce").await;
 }
 
 #[tokio::test]
@@ -138,11 +92,7 @@ async fn each_missing_header_is_named() {
     let sim = Sim::start().await;
     let full = signed(KEY, SECRET, "n", sign::now_secs());
     for missing in ["AppKey", "Nonce", "CurTime", "CheckSum"] {
-        let headers: Vec<_> = full
-            .iter()
-            .filter(|(n, _)| *n != missing)
-            .cloned()
-            .collect();
+        let headers: Vec<_> = full.iter().filter(|(n, _)| *n != missing).cloned().collect();
         assert_refused(&sim, &headers, missing).await;
     }
     let calls = sim.state().call_counts();

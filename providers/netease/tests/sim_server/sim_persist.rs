@@ -19,10 +19,7 @@ impl TempDir {
     }
 
     fn state_config(&self) -> SimConfig {
-        SimConfig {
-            state_path: Some(self.0.join("data").join("sim-state.json")),
-            ..config()
-        }
+        SimConfig { state_path: Some(self.0.join("data").join("sim-state.json")), ..config() }
     }
 }
 
@@ -38,67 +35,29 @@ async fn a_restarted_simulator_remembers_accounts_tokens_and_friends() {
     let (a, b) = (unique("keep"), unique("keep"));
     let (token_b, msgid) = {
         let sim = Sim::start_with(dir.state_config()).await;
-        sim.call(
-            "user/create",
-            &[("accid", &a), ("token", "tok-a"), ("name", "Alice")],
-        )
-        .await;
+        sim.call("user/create", &[("accid", &a), ("token", "tok-a"), ("name", "Alice")]).await;
         sim.create(&b).await;
         let refreshed = sim.call("user/refreshToken", &[("accid", &b)]).await;
-        sim.call(
-            "friend/add",
-            &[("accid", &a), ("faccid", &b), ("type", "1")],
-        )
-        .await;
+        sim.call("friend/add", &[("accid", &a), ("faccid", &b), ("type", "1")]).await;
         sim.call("user/block", &[("accid", &a)]).await;
         let sent = sim
-            .call(
-                "msg/sendMsg",
-                &[
-                    ("from", &a),
-                    ("ope", "0"),
-                    ("to", &b),
-                    ("type", "0"),
-                    ("body", r#"{"msg":"x"}"#),
-                ],
-            )
+            .call("msg/sendMsg", &[("from", &a), ("ope", "0"), ("to", &b), ("type", "0"), ("body", r#"{"msg":"x"}"#)])
             .await;
         sim.handle.shutdown().await;
-        (
-            refreshed["info"]["token"].as_str().unwrap().to_owned(),
-            sent["data"]["msgid"].as_u64().unwrap(),
-        )
+        (refreshed["info"]["token"].as_str().unwrap().to_owned(), sent["data"]["msgid"].as_u64().unwrap())
     };
 
     let sim = Sim::start_with(dir.state_config()).await;
     let alice = sim.state().account(&a).expect("account survives");
-    assert_eq!(
-        (alice.token.as_str(), alice.name.as_deref(), alice.blocked),
-        ("tok-a", Some("Alice"), true)
-    );
-    assert!(
-        sim.state().login_ok(&b, &token_b),
-        "the newest token still logs in"
-    );
+    assert_eq!((alice.token.as_str(), alice.name.as_deref(), alice.blocked), ("tok-a", Some("Alice"), true));
+    assert!(sim.state().login_ok(&b, &token_b), "the newest token still logs in");
     assert_eq!(sim.state().friendships(&b).friends[0].faccid, a);
     let reply = sim.call("user/create", &[("accid", &a)]).await;
     assert_eq!(reply, json!({"code": 414, "desc": "already register"}));
     let sent = sim
-        .call(
-            "msg/sendMsg",
-            &[
-                ("from", &b),
-                ("ope", "0"),
-                ("to", &a),
-                ("type", "0"),
-                ("body", r#"{"msg":"y"}"#),
-            ],
-        )
+        .call("msg/sendMsg", &[("from", &b), ("ope", "0"), ("to", &a), ("type", "0"), ("body", r#"{"msg":"y"}"#)])
         .await;
-    assert!(
-        sent["data"]["msgid"].as_u64().unwrap() > msgid,
-        "message ids never repeat across restarts"
-    );
+    assert!(sent["data"]["msgid"].as_u64().unwrap() > msgid, "message ids never repeat across restarts");
 }
 
 #[tokio::test]
@@ -125,15 +84,9 @@ async fn an_unreadable_state_file_stops_start_but_router_moves_it_aside() {
     std::fs::write(&path, b"{ truncated").unwrap();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let error = Simulator::start(cfg.clone(), listener)
-        .await
-        .expect_err("corrupt file");
+    let error = Simulator::start(cfg.clone(), listener).await.expect_err("corrupt file");
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
-    assert_eq!(
-        std::fs::read(&path).unwrap(),
-        b"{ truncated",
-        "the file is left alone"
-    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"{ truncated", "the file is left alone");
 
     let (router, state) = Simulator::router(cfg);
     assert!(state.accounts().is_empty());
@@ -141,15 +94,9 @@ async fn an_unreadable_state_file_stops_start_but_router_moves_it_aside() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(
-        kept.iter()
-            .any(|name| name.starts_with("sim-state.json.corrupt-")),
-        "{kept:?}"
-    );
+    assert!(kept.iter().any(|name| name.starts_with("sim-state.json.corrupt-")), "{kept:?}");
     // The embedded router serves the inspection API like the standalone server.
-    let request = axum::http::Request::get("/__sim/accounts")
-        .body(axum::body::Body::empty())
-        .unwrap();
+    let request = axum::http::Request::get("/__sim/accounts").body(axum::body::Body::empty()).unwrap();
     let response = router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), 200);
 }

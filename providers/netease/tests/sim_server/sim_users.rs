@@ -8,9 +8,7 @@ use crate::helpers::{unique, Sim};
 async fn create_lowercases_and_generates_a_token() {
     let sim = Sim::start().await;
     let accid = unique("Buyer");
-    let reply = sim
-        .call("user/create", &[("accid", &accid), ("name", "张三")])
-        .await;
+    let reply = sim.call("user/create", &[("accid", &accid), ("name", "张三")]).await;
     assert_eq!(reply["code"], 200, "{reply}");
     let info = &reply["info"];
     assert_eq!(info["accid"], accid.to_lowercase());
@@ -56,18 +54,9 @@ async fn an_existing_accid_is_already_register_in_any_case() {
     let sim = Sim::start().await;
     let accid = unique("dup");
     let token = sim.create(&accid).await;
-    let reply = sim
-        .call(
-            "user/create",
-            &[("accid", &accid.to_uppercase()), ("token", "other")],
-        )
-        .await;
+    let reply = sim.call("user/create", &[("accid", &accid.to_uppercase()), ("token", "other")]).await;
     assert_eq!(reply, json!({"code": 414, "desc": "already register"}));
-    assert_eq!(
-        sim.state().account(&accid).unwrap().token,
-        token,
-        "the first token stays"
-    );
+    assert_eq!(sim.state().account(&accid).unwrap().token, token, "the first token stays");
 }
 
 #[tokio::test]
@@ -100,20 +89,12 @@ async fn invalid_parameters_are_414_and_create_nothing() {
         form.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
         let reply = sim.call("user/create", &form).await;
         assert_eq!(reply["code"], 414, "{form:?}: {reply}");
-        assert!(
-            reply["desc"].as_str().unwrap().contains(named),
-            "{form:?}: {reply}"
-        );
+        assert!(reply["desc"].as_str().unwrap().contains(named), "{form:?}: {reply}");
     }
     assert!(sim.state().accounts().is_empty());
     // The limits themselves are accepted.
     let accid = "a".repeat(32);
-    let reply = sim
-        .call(
-            "user/create",
-            &[("accid", &accid), ("name", &long(64)), ("gender", "0")],
-        )
-        .await;
+    let reply = sim.call("user/create", &[("accid", &accid), ("name", &long(64)), ("gender", "0")]).await;
     assert_eq!(reply["code"], 200, "{reply}");
 }
 
@@ -129,18 +110,12 @@ async fn only_the_newest_token_logs_in() {
     let second = reply["info"]["token"].as_str().unwrap().to_owned();
     assert_ne!(first, second);
 
-    let (_, old) = sim
-        .post("/__sim/login", json!({"accid": accid, "token": first}))
-        .await;
+    let (_, old) = sim.post("/__sim/login", json!({"accid": accid, "token": first})).await;
     assert_eq!(old, json!({"ok": false, "code": 302}));
-    let (_, new) = sim
-        .post("/__sim/login", json!({"accid": accid, "token": second}))
-        .await;
+    let (_, new) = sim.post("/__sim/login", json!({"accid": accid, "token": second})).await;
     assert_eq!(new, json!({"ok": true, "code": 200}));
 
-    let reply = sim
-        .call("user/update", &[("accid", &accid), ("token", "chosen")])
-        .await;
+    let reply = sim.call("user/update", &[("accid", &accid), ("token", "chosen")]).await;
     assert_eq!(reply, json!({"code": 200}));
     assert!(!sim.state().login_ok(&accid, &second));
     assert!(sim.state().login_ok(&accid, "chosen"));
@@ -150,22 +125,12 @@ async fn only_the_newest_token_logs_in() {
 #[tokio::test]
 async fn calls_on_unknown_accounts_are_refused() {
     let sim = Sim::start().await;
-    for api in [
-        "user/refreshToken",
-        "user/updateUinfo",
-        "user/block",
-        "user/unblock",
-    ] {
+    for api in ["user/refreshToken", "user/updateUinfo", "user/block", "user/unblock"] {
         let reply = sim.call(api, &[("accid", "ghost")]).await;
         assert_eq!(reply["code"], 414, "{api}: {reply}");
-        assert!(
-            reply["desc"].as_str().unwrap().contains("not register"),
-            "{reply}"
-        );
+        assert!(reply["desc"].as_str().unwrap().contains("not register"), "{reply}");
     }
-    let reply = sim
-        .call("user/update", &[("accid", "ghost"), ("token", "t")])
-        .await;
+    let reply = sim.call("user/update", &[("accid", "ghost"), ("token", "t")]).await;
     assert_eq!(reply["code"], 414);
 }
 
@@ -176,16 +141,9 @@ async fn profiles_update_and_read_back() {
     let b = unique("p");
     sim.create(&a).await;
     sim.create(&b).await;
-    let reply = sim
-        .call(
-            "user/updateUinfo",
-            &[("accid", &a), ("name", "Alice"), ("gender", "1")],
-        )
-        .await;
+    let reply = sim.call("user/updateUinfo", &[("accid", &a), ("name", "Alice"), ("gender", "1")]).await;
     assert_eq!(reply, json!({"code": 200}));
-    let reply = sim
-        .call("user/updateUinfo", &[("accid", &a), ("gender", "7")])
-        .await;
+    let reply = sim.call("user/updateUinfo", &[("accid", &a), ("gender", "7")]).await;
     assert_eq!(reply["code"], 414);
 
     let accids = serde_json::to_string(&[&a, &b.to_uppercase(), &"ghost".to_owned()]).unwrap();
@@ -200,9 +158,7 @@ async fn profiles_update_and_read_back() {
 #[tokio::test]
 async fn get_uinfos_takes_at_most_200_accids() {
     let sim = Sim::start().await;
-    let list = |n: usize| {
-        serde_json::to_string(&(0..n).map(|i| format!("u{i}")).collect::<Vec<_>>()).unwrap()
-    };
+    let list = |n: usize| serde_json::to_string(&(0..n).map(|i| format!("u{i}")).collect::<Vec<_>>()).unwrap();
     let reply = sim.call("user/getUinfos", &[("accids", &list(200))]).await;
     assert_eq!(reply["code"], 200);
     let reply = sim.call("user/getUinfos", &[("accids", &list(201))]).await;
@@ -216,20 +172,13 @@ async fn a_blocked_account_cannot_log_in_until_unblocked() {
     let sim = Sim::start().await;
     let accid = unique("blk");
     let token = sim.create(&accid).await;
-    let reply = sim
-        .call("user/block", &[("accid", &accid), ("needkick", "true")])
-        .await;
+    let reply = sim.call("user/block", &[("accid", &accid), ("needkick", "true")]).await;
     assert_eq!(reply, json!({"code": 200}));
     assert!(sim.state().account(&accid).unwrap().blocked);
-    let (_, login) = sim
-        .post("/__sim/login", json!({"accid": accid, "token": token}))
-        .await;
+    let (_, login) = sim.post("/__sim/login", json!({"accid": accid, "token": token})).await;
     assert_eq!(login, json!({"ok": false, "code": 422}));
 
-    assert_eq!(
-        sim.call("user/unblock", &[("accid", &accid)]).await["code"],
-        200
-    );
+    assert_eq!(sim.call("user/unblock", &[("accid", &accid)]).await["code"], 200);
     assert!(sim.state().login_ok(&accid, &token));
 }
 
@@ -241,12 +190,7 @@ async fn the_inspection_api_lists_accounts() {
     let all = sim.get("/__sim/accounts").await;
     assert_eq!(all.as_array().unwrap().len(), 1);
     assert_eq!(all[0]["accid"], accid);
-    let response = sim
-        .http
-        .get(format!("{}/__sim/accounts/ghost", sim.handle.root_url()))
-        .send()
-        .await
-        .unwrap();
+    let response = sim.http.get(format!("{}/__sim/accounts/ghost", sim.handle.root_url())).send().await.unwrap();
     assert_eq!(response.status(), 404);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], "not_found");

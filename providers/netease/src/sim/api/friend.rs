@@ -31,12 +31,8 @@ pub(super) fn add(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimResult<R
         .ok()
         .filter(|t| (1..=4).contains(t))
         .ok_or_else(|| NimError::param("type: must be 1, 2, 3 or 4"))?;
-    let msg = p
-        .optional_len("msg", FRIEND_MSG_MAX)?
-        .filter(|m| !m.is_empty());
-    let serverex = p
-        .optional_len("serverex", SERVEREX_MAX)?
-        .filter(|s| !s.is_empty());
+    let msg = p.optional_len("msg", FRIEND_MSG_MAX)?.filter(|m| !m.is_empty());
+    let serverex = p.optional_len("serverex", SERVEREX_MAX)?.filter(|s| !s.is_empty());
     let (accid, faccid) = pair(w, p)?;
     match kind {
         // Add directly: friends both ways.
@@ -46,21 +42,15 @@ pub(super) fn add(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimResult<R
             if w.are_friends(&accid, &faccid) {
                 return Ok(Reply::ok());
             }
-            let request = FriendRequest {
-                from: accid.clone(),
-                to: faccid.clone(),
-                msg: msg.map(str::to_owned),
-                at: call.now_ms,
-            };
+            let request =
+                FriendRequest { from: accid.clone(), to: faccid.clone(), msg: msg.map(str::to_owned), at: call.now_ms };
             w.requests.insert((faccid.clone(), accid.clone()), request);
         }
         // accid accepts or rejects the request faccid sent.
         _ => {
             let key = (accid.clone(), faccid.clone());
             if !w.requests.contains_key(&key) {
-                return Err(NimError::not_found(format!(
-                    "no pending friend request from {faccid} to {accid}"
-                )));
+                return Err(NimError::not_found(format!("no pending friend request from {faccid} to {accid}")));
             }
             if kind == 3 {
                 w.befriend(&accid, &faccid, serverex, call.now_ms);
@@ -69,14 +59,7 @@ pub(super) fn add(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimResult<R
             }
         }
     }
-    notify(
-        w,
-        call,
-        "FRIEND_ADD",
-        &accid,
-        &faccid,
-        json!({"type": kind, "msg": msg.unwrap_or_default()}),
-    );
+    notify(w, call, "FRIEND_ADD", &accid, &faccid, json!({"type": kind, "msg": msg.unwrap_or_default()}));
     call.persist = true;
     Ok(Reply::ok())
 }
@@ -91,11 +74,7 @@ pub(super) fn update(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimResul
         .get_mut(&accid)
         .and_then(|l| l.get_mut(&faccid))
         .ok_or_else(|| NimError::not_found(format!("{faccid} is not a friend of {accid}")))?;
-    for (field, value) in [
-        (&mut friend.alias, alias),
-        (&mut friend.ex, ex),
-        (&mut friend.serverex, serverex),
-    ] {
+    for (field, value) in [(&mut friend.alias, alias), (&mut friend.ex, ex), (&mut friend.serverex, serverex)] {
         if let Some(v) = value {
             *field = Some(v.to_owned());
         }
@@ -141,30 +120,13 @@ pub(super) fn get(w: &mut World, p: &Params, _call: &mut Call<'_>) -> NimResult<
             v
         })
         .collect();
-    Ok(Reply::ok()
-        .with("size", json!(friends.len()))
-        .with("friends", Value::Array(friends)))
+    Ok(Reply::ok().with("size", json!(friends.len())).with("friends", Value::Array(friends)))
 }
 
 /// The friend system notification NetEase copies to the callback (convType CUSTOM_PERSON).
-fn notify(
-    w: &mut World,
-    call: &mut Call<'_>,
-    msg_type: &'static str,
-    from: &str,
-    to: &str,
-    attach: Value,
-) {
+fn notify(w: &mut World, call: &mut Call<'_>, msg_type: &'static str, from: &str, to: &str, attach: Value) {
     let msgid_server = w.new_msgid(call);
     let from_nick = w.nick(from);
-    let notice = FriendNotice {
-        msg_type,
-        from,
-        from_nick: &from_nick,
-        to,
-        attach,
-        msgid_server,
-        at: call.now_ms,
-    };
+    let notice = FriendNotice { msg_type, from, from_nick: &from_nick, to, attach, msgid_server, at: call.now_ms };
     call.callbacks.push(events::friend_notice(&notice));
 }

@@ -10,18 +10,14 @@ use crate::sim::model::{NotificationRecord, SentMessage};
 use crate::sim::params::{list_accid, NimError, NimResult, Params, Reply};
 use crate::sim::world::{Call, World};
 use crate::validate::{
-    ATTACH_MAX, BATCH_RECIPIENTS_MAX, MSG_BODY_MAX, MSG_EXT_MAX, PAYLOAD_MAX, PUSHCONTENT_MAX,
-    SOUND_MAX, TEAM_ID_MAX,
+    ATTACH_MAX, BATCH_RECIPIENTS_MAX, MSG_BODY_MAX, MSG_EXT_MAX, PAYLOAD_MAX, PUSHCONTENT_MAX, SOUND_MAX, TEAM_ID_MAX,
 };
 
 /// NetEase documents no bound for `option`; this keeps it reasonable.
 const OPTION_MAX: usize = 1024;
 
 fn over_batch_limit() -> NimError {
-    NimError::new(
-        419,
-        format!("quantity over limit: at most {BATCH_RECIPIENTS_MAX} recipients"),
-    )
+    NimError::new(419, format!("quantity over limit: at most {BATCH_RECIPIENTS_MAX} recipients"))
 }
 
 /// 0 P2P / 1 team, for `ope` (sendMsg) and `msgtype` (sendAttachMsg).
@@ -29,9 +25,7 @@ fn conversation(p: &Params, name: &str) -> NimResult<u8> {
     match p.required(name)?.trim() {
         "0" => Ok(0),
         "1" => Ok(1),
-        _ => Err(NimError::param(format!(
-            "{name}: must be 0 (P2P) or 1 (team)"
-        ))),
+        _ => Err(NimError::param(format!("{name}: must be 0 (P2P) or 1 (team)"))),
     }
 }
 
@@ -65,15 +59,10 @@ impl Content {
             "6" => "FILE",
             "10" => "TIPS",
             "100" => "CUSTOM",
-            other => {
-                return Err(NimError::param(format!(
-                    "type: {other} is not a supported message type"
-                )))
-            }
+            other => return Err(NimError::param(format!("type: {other} is not a supported message type"))),
         };
         let raw = p.required_len("body", MSG_BODY_MAX)?;
-        let json: Value =
-            serde_json::from_str(raw).map_err(|_| NimError::param("body: must be valid JSON"))?;
+        let json: Value = serde_json::from_str(raw).map_err(|_| NimError::param("body: must be valid JSON"))?;
         let (body, attach) = if matches!(msg_type, "TEXT" | "TIPS") {
             let text = json
                 .get("msg")
@@ -87,27 +76,12 @@ impl Content {
         p.optional_json("payload", PAYLOAD_MAX)?;
         p.optional_json("option", OPTION_MAX)?;
         p.optional_bool("antispam")?;
-        let ext = p
-            .optional_len("ext", MSG_EXT_MAX)?
-            .filter(|e| !e.is_empty())
-            .map(str::to_owned);
-        Ok(Self {
-            msg_type,
-            body,
-            attach,
-            ext,
-        })
+        let ext = p.optional_len("ext", MSG_EXT_MAX)?.filter(|e| !e.is_empty()).map(str::to_owned);
+        Ok(Self { msg_type, body, attach, ext })
     }
 }
 
-fn store_message(
-    w: &mut World,
-    call: &mut Call<'_>,
-    content: &Content,
-    from: &str,
-    to: &str,
-    team: bool,
-) -> u64 {
+fn store_message(w: &mut World, call: &mut Call<'_>, content: &Content, from: &str, to: &str, team: bool) -> u64 {
     let message = SentMessage {
         msgid_server: w.new_msgid(call),
         msgid_client: uuid::Uuid::new_v4().to_string(),
@@ -124,8 +98,7 @@ fn store_message(
         recalled: false,
         request_id: call.request_id.map(str::to_owned),
     };
-    call.callbacks
-        .push(events::chat_message(&message, &w.nick(from)));
+    call.callbacks.push(events::chat_message(&message, &w.nick(from)));
     let id = message.msgid_server;
     w.record_message(message);
     id
@@ -138,10 +111,7 @@ pub(super) fn send_msg(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimRes
     let to = recipient(w, p, "to", team)?;
     let content = Content::parse(p)?;
     let msgid = store_message(w, call, &content, &from, &to, team);
-    Ok(Reply::ok().with(
-        "data",
-        json!({"msgid": msgid, "timetag": call.now_ms, "antispam": false}),
-    ))
+    Ok(Reply::ok().with("data", json!({"msgid": msgid, "timetag": call.now_ms, "antispam": false})))
 }
 
 /// The recipients of a batch: registered ones, and the `unregister` rest (as given).
@@ -193,11 +163,7 @@ impl Attach {
         let save = match p.get("save").map(str::trim) {
             None | Some("") | Some("2") => 2,
             Some("1") => 1,
-            Some(_) => {
-                return Err(NimError::param(
-                    "save: must be 1 (online only) or 2 (offline too)",
-                ))
-            }
+            Some(_) => return Err(NimError::param("save: must be 1 (online only) or 2 (offline too)")),
         };
         Ok(Self {
             attach: p.required_len("attach", ATTACH_MAX)?.to_owned(),
@@ -209,15 +175,7 @@ impl Attach {
         })
     }
 
-    fn deliver(
-        &self,
-        w: &mut World,
-        call: &mut Call<'_>,
-        api: &str,
-        from: &str,
-        to: &str,
-        msgtype: u8,
-    ) {
+    fn deliver(&self, w: &mut World, call: &mut Call<'_>, api: &str, from: &str, to: &str, msgtype: u8) {
         let record = NotificationRecord {
             api: api.to_owned(),
             from: from.to_owned(),
@@ -233,8 +191,7 @@ impl Attach {
             msgid_server: w.new_msgid(call),
             at: call.now_ms,
         };
-        call.callbacks
-            .push(events::custom_notification(&record, &w.nick(from)));
+        call.callbacks.push(events::custom_notification(&record, &w.nick(from)));
         w.record_notification(record);
     }
 }
@@ -249,11 +206,7 @@ pub(super) fn send_attach_msg(w: &mut World, p: &Params, call: &mut Call<'_>) ->
     Ok(Reply::ok())
 }
 
-pub(super) fn send_batch_attach_msg(
-    w: &mut World,
-    p: &Params,
-    call: &mut Call<'_>,
-) -> NimResult<Reply> {
+pub(super) fn send_batch_attach_msg(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimResult<Reply> {
     let from = p.accid("fromAccid")?;
     w.account(&from, "fromAccid")?;
     let (registered, unregister) = batch_recipients(w, p)?;
@@ -276,24 +229,13 @@ pub(super) fn recall(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimResul
     };
     let from = p.accid("from")?;
     w.account(&from, "from")?;
-    let to = if team {
-        p.required_len("to", TEAM_ID_MAX)?.to_owned()
-    } else {
-        p.accid("to")?
-    };
-    let attach = p
-        .optional_len("msg", PUSHCONTENT_MAX)?
-        .unwrap_or_default()
-        .to_owned();
+    let to = if team { p.required_len("to", TEAM_ID_MAX)?.to_owned() } else { p.accid("to")? };
+    let attach = p.optional_len("msg", PUSHCONTENT_MAX)?.unwrap_or_default().to_owned();
     p.optional_num::<u8>("ignoreTime")?;
-    let message = w
-        .messages
-        .get_mut(&msgid)
-        .ok_or_else(|| NimError::not_found(format!("message {msgid} not found")))?;
+    let message =
+        w.messages.get_mut(&msgid).ok_or_else(|| NimError::not_found(format!("message {msgid} not found")))?;
     if message.from != from || message.to != to {
-        return Err(NimError::param(format!(
-            "message {msgid} was not sent from {from} to {to}"
-        )));
+        return Err(NimError::param(format!("message {msgid} was not sent from {from} to {to}")));
     }
     if message.recalled {
         return Ok(Reply::ok());
@@ -315,8 +257,5 @@ pub(super) fn recall(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimResul
 }
 
 fn parse_num(p: &Params, name: &str) -> NimResult<u64> {
-    p.required(name)?
-        .trim()
-        .parse()
-        .map_err(|_| NimError::param(format!("{name}: must be a number")))
+    p.required(name)?.trim().parse().map_err(|_| NimError::param(format!("{name}: must be a number")))
 }

@@ -6,8 +6,7 @@ use crate::sim::model::Account;
 use crate::sim::params::{list_accid, NimError, NimResult, Params, Reply};
 use crate::sim::world::{Call, World};
 use crate::validate::{
-    self, BIRTH_MAX, EMAIL_MAX, EX_MAX, GETUINFOS_MAX, ICON_MAX, MOBILE_MAX, NAME_MAX, SIGN_MAX,
-    TOKEN_MAX,
+    self, BIRTH_MAX, EMAIL_MAX, EX_MAX, GETUINFOS_MAX, ICON_MAX, MOBILE_MAX, NAME_MAX, SIGN_MAX, TOKEN_MAX,
 };
 
 /// The profile fields user/create and user/updateUinfo accept; `None` leaves a field alone.
@@ -72,10 +71,7 @@ fn new_token() -> String {
 pub(super) fn create(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimResult<Reply> {
     let accid = p.accid("accid")?;
     let profile = Profile::parse(p)?;
-    let token = p
-        .optional_len("token", TOKEN_MAX)?
-        .filter(|t| !t.is_empty())
-        .map_or_else(new_token, str::to_owned);
+    let token = p.optional_len("token", TOKEN_MAX)?.filter(|t| !t.is_empty()).map_or_else(new_token, str::to_owned);
     if w.accounts.contains_key(&accid) {
         return Err(NimError::param("already register"));
     }
@@ -95,7 +91,8 @@ pub(super) fn create(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimResul
         updated_at: call.now_ms,
     };
     profile.apply(&mut account);
-    let info = json!({"accid": account.accid, "token": account.token, "name": account.name.clone().unwrap_or_default()});
+    let info =
+        json!({"accid": account.accid, "token": account.token, "name": account.name.clone().unwrap_or_default()});
     w.accounts.insert(accid, account);
     call.persist = true;
     Ok(Reply::ok().with("info", info))
@@ -137,24 +134,15 @@ pub(super) fn update_uinfo(w: &mut World, p: &Params, call: &mut Call<'_>) -> Ni
 pub(super) fn get_uinfos(w: &mut World, p: &Params, _call: &mut Call<'_>) -> NimResult<Reply> {
     let over = NimError::param(format!("accids: at most {GETUINFOS_MAX} accids"));
     let accids = p.string_list("accids", GETUINFOS_MAX, over)?;
-    let uinfos: Vec<Value> = accids
-        .iter()
-        .filter_map(|raw| list_accid(raw))
-        .filter_map(|accid| w.accounts.get(&accid))
-        .map(uinfo)
-        .collect();
+    let uinfos: Vec<Value> =
+        accids.iter().filter_map(|raw| list_accid(raw)).filter_map(|accid| w.accounts.get(&accid)).map(uinfo).collect();
     Ok(Reply::ok().with("uinfos", Value::Array(uinfos)))
 }
 
 fn uinfo(a: &Account) -> Value {
     let mut info = Map::new();
     info.insert("accid".to_owned(), json!(a.accid));
-    let texts = [
-        ("name", &a.name),
-        ("icon", &a.icon),
-        ("sign", &a.sign),
-        ("email", &a.email),
-    ];
+    let texts = [("name", &a.name), ("icon", &a.icon), ("sign", &a.sign), ("email", &a.email)];
     let more = [("birth", &a.birth), ("mobile", &a.mobile), ("ex", &a.ex)];
     for (key, value) in texts.into_iter().chain(more) {
         if let Some(v) = value {

@@ -38,11 +38,8 @@ pub(crate) fn chat_message(m: &SentMessage, from_nick: &str) -> Value {
 
 /// eventType 1 for a custom system notification (convType CUSTOM_PERSON / CUSTOM_TEAM).
 pub(crate) fn custom_notification(n: &NotificationRecord, from_nick: &str) -> Value {
-    let (conv_type, msg_type) = if n.msgtype == 1 {
-        ("CUSTOM_TEAM", "CUSTOM_TEAM_MSG")
-    } else {
-        ("CUSTOM_PERSON", "CUSTOM_P2P_MSG")
-    };
+    let (conv_type, msg_type) =
+        if n.msgtype == 1 { ("CUSTOM_TEAM", "CUSTOM_TEAM_MSG") } else { ("CUSTOM_PERSON", "CUSTOM_P2P_MSG") };
     json!({
         "eventType": "1",
         "convType": conv_type,
@@ -94,13 +91,7 @@ pub(crate) fn friend_notice(n: &FriendNotice<'_>) -> Value {
 
 /// eventType 30: `reader` read the P2P session with `peer` up to `timestamp`. `objects` is a
 /// JSON-encoded string, as NetEase sends it.
-pub(crate) fn read_receipt(
-    reader: &str,
-    peer: &str,
-    msgid_client: &str,
-    timestamp: u64,
-    client_type: &str,
-) -> Value {
+pub(crate) fn read_receipt(reader: &str, peer: &str, msgid_client: &str, timestamp: u64, client_type: &str) -> Value {
     let objects = json!([{
         "fromAccount": reader,
         "toAccount": peer,
@@ -179,13 +170,7 @@ mod tests {
 
     #[test]
     fn logout_carries_its_reason() {
-        let p = Presence {
-            accid: "a",
-            device_id: "d",
-            client_type: "IOS",
-            timestamp: 5,
-            logout_reason: Some(2),
-        };
+        let p = Presence { accid: "a", device_id: "d", client_type: "IOS", timestamp: 5, logout_reason: Some(2) };
         let event = presence(&p);
         assert_eq!(event["eventType"], "3");
         assert_eq!(event["logOutReason"], "2");

@@ -97,10 +97,7 @@ impl DeliveryLog {
         let Some(first) = self.entries.front().map(|d| d.id) else {
             return;
         };
-        if let Some(d) = id
-            .checked_sub(first)
-            .and_then(|i| self.entries.get_mut(i as usize))
-        {
+        if let Some(d) = id.checked_sub(first).and_then(|i| self.entries.get_mut(i as usize)) {
             f(d);
         }
     }
@@ -179,9 +176,7 @@ impl CallbackHub {
 
     /// Forgets finished deliveries (queued ones stay so that flush still tracks them).
     pub fn clear_history(&self) {
-        lock(&self.shared.log)
-            .entries
-            .retain(|d| matches!(d.state, DeliveryState::Queued | DeliveryState::Held));
+        lock(&self.shared.log).entries.retain(|d| matches!(d.state, DeliveryState::Queued | DeliveryState::Held));
     }
 
     /// Queues `event` for the current URL (nothing when there is none).
@@ -217,18 +212,8 @@ impl CallbackHub {
             };
             let id = lock(&self.shared.log).push(record);
             self.shared.pending.fetch_add(1, Ordering::AcqRel);
-            let window = if mode.shuffle_window == 0 {
-                DEFAULT_SHUFFLE_WINDOW
-            } else {
-                mode.shuffle_window
-            };
-            let job = Job::Deliver(Delivery {
-                id,
-                url: url.clone(),
-                body: body.clone(),
-                hold: mode.shuffle,
-                window,
-            });
+            let window = if mode.shuffle_window == 0 { DEFAULT_SHUFFLE_WINDOW } else { mode.shuffle_window };
+            let job = Job::Deliver(Delivery { id, url: url.clone(), body: body.clone(), hold: mode.shuffle, window });
             let sent = match self.sender() {
                 Some(tx) => tx.try_send(job).map_err(|e| match e {
                     mpsc::error::TrySendError::Full(_) => "callback queue full",

@@ -80,8 +80,7 @@ async fn release(shared: &Shared, held: &mut Vec<Delivery>) {
 async fn deliver(shared: &Shared, d: Delivery) {
     let mut backoff = FIRST_BACKOFF;
     for attempt in 1..=MAX_ATTEMPTS {
-        let signed =
-            CallbackHeaders::sign(&shared.app_secret, d.body.as_bytes(), sign::now_millis());
+        let signed = CallbackHeaders::sign(&shared.app_secret, d.body.as_bytes(), sign::now_millis());
         let result = shared
             .client
             .post(&d.url)
@@ -98,10 +97,7 @@ async fn deliver(shared: &Shared, d: Delivery) {
                 let status = response.status().as_u16();
                 // Read the answer so the connection can be reused.
                 let _ = response.bytes().await;
-                (
-                    Some(status),
-                    (status != 200).then(|| format!("answered HTTP {status}")),
-                )
+                (Some(status), (status != 200).then(|| format!("answered HTTP {status}")))
             }
             Err(e) => (None, Some(e.to_string())),
         };
