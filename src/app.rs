@@ -95,6 +95,7 @@ impl Application {
         let callback_url = format!("http://{}{}", reachable(addr), config.callbacks.path);
         let ProviderSetup { provider, sandbox } = providers::build(&config, &callback_url).await?;
 
+        crate::health::prometheus();
         let messages = open_message_store(&config).await?;
         let ingest = Arc::new(Ingest::new(provider.clone(), messages.clone(), config.callbacks.ingest_mode()));
         let state = AppState {
@@ -219,6 +220,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .nest("/v1", v1)
+        .merge(crate::health::router())
         .merge(crate::callbacks::router(
             state.ingest.clone(),
             &config.callbacks.path,

@@ -81,7 +81,7 @@ impl Sql {
 /// are written once in the SQL both SQLite and MySQL accept (`?` placeholders, plain INSERT with the
 /// unique key deciding races); this expands them into one arm per backend.
 ///
-/// ```ignore
+/// ```text
 /// let n: i64 = with_pool!(&self.sql, pool => sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(pool).await)?;
 /// ```
 #[macro_export]

@@ -7,6 +7,7 @@ mod helpers;
 mod accounts;
 mod auth;
 mod chats;
+mod health;
 mod cli;
 mod notifications;
 mod sandbox;
