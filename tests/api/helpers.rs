@@ -42,6 +42,39 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Runs each named `async fn name(store: Store)` once on the embedded message store and once on
+/// MongoDB (`#[ignore = "needs MongoDB"]`, needs IMBRIDGE_TEST_MONGODB_URI).
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Store::Embedded).await
+                }
+            )*
+        }
+        mod mongodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs MongoDB"]
+                async fn $name() {
+                    super::$name($crate::helpers::Store::Mongo).await
+                }
+            )*
+        }
+    };
+}
+
+/// Which message store (callbacks, unread counts) the app uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// The embedded SQLite store (the default).
+    Embedded,
+    /// MongoDB at IMBRIDGE_TEST_MONGODB_URI, on a database of the test's own.
+    Mongo,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -127,6 +160,8 @@ pub struct Spawn {
     pub shared_sim: Option<(String, String)>,
     /// Last word on the configuration, e.g. `|c| c.http.request_timeout_secs = 1`.
     pub configure: Option<Configure>,
+    /// The message store (embedded unless [`Spawn::store`] says MongoDB).
+    pub store: Store,
 }
 
 /// A change to the test configuration, applied just before the app is built.
@@ -143,7 +178,14 @@ impl Spawn {
             app_secret: None,
             shared_sim: None,
             configure: None,
+            store: Store::Embedded,
         }
+    }
+
+    /// Use this message store; MongoDB gets a fresh database `imbridge_t_<uuid>`, dropped with the app.
+    pub fn store(mut self, store: Store) -> Self {
+        self.store = store;
+        self
     }
 
     pub fn configure(mut self, f: impl FnOnce(&mut Config) + Send + 'static) -> Self {
@@ -183,6 +225,10 @@ impl Spawn {
         config.data_dir = dir.path().join("data");
         config.database_url = SecretString::from(database.url.clone());
         config.api_keys = self.api_keys.iter().map(|k| SecretString::from(k.clone())).collect();
+        let mongo = (self.store == Store::Mongo).then(MongoTestDatabase::new);
+        if let Some(mongo) = &mongo {
+            config.mongodb_uri = Some(SecretString::from(mongo.uri.clone()));
+        }
 
         let sim = if self.external_sim {
             let sim_config = SimConfig {
@@ -232,6 +278,7 @@ impl Spawn {
             server: Some(server),
             dir,
             database,
+            _mongo: mongo,
         }
     }
 }
@@ -249,6 +296,44 @@ pub struct TestApp {
     server: Option<JoinHandle<std::io::Result<()>>>,
     pub dir: Arc<TempDir>,
     pub database: Arc<TestDatabase>,
+    _mongo: Option<MongoTestDatabase>,
+}
+
+/// A MongoDB database of one test's own, dropped when this is dropped.
+struct MongoTestDatabase {
+    uri: String,
+    name: String,
+}
+
+impl MongoTestDatabase {
+    fn new() -> Self {
+        let base = std::env::var("IMBRIDGE_TEST_MONGODB_URI").unwrap_or_else(|_| {
+            panic!(
+                "IMBRIDGE_TEST_MONGODB_URI is not set: the MongoDB tests need a server, e.g. \
+                 IMBRIDGE_TEST_MONGODB_URI='mongodb://127.0.0.1:27017/?directConnection=true'"
+            )
+        });
+        let name = format!("imbridge_t_{}", uuid::Uuid::new_v4().simple());
+        let mut url = reqwest::Url::parse(&base).expect("IMBRIDGE_TEST_MONGODB_URI is a URI");
+        url.set_path(&format!("/{name}"));
+        Self { uri: url.to_string(), name }
+    }
+}
+
+impl Drop for MongoTestDatabase {
+    fn drop(&mut self) {
+        let (uri, name) = (self.uri.clone(), self.name.clone());
+        // Best effort, like the MariaDB databases: a thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(client) = mongodb::Client::with_uri_str(&uri).await {
+                    let _ = client.database(&name).drop().await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 /// The app on SQLite with an external simulator.
@@ -259,6 +344,20 @@ pub async fn spawn_app() -> TestApp {
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
         Spawn::new(backend).start().await
+    }
+
+    /// A second handle on the app's message store (the same SQLite file or MongoDB database), to
+    /// check what callbacks stored beyond what the HTTP API shows.
+    pub async fn message_store(&self) -> Arc<dyn imbridge::messages::MessageStore> {
+        use imbridge::messages::{EmbeddedMessageStore, MongoMessageStore};
+        let retention = std::time::Duration::from_secs(3600);
+        match &self._mongo {
+            Some(mongo) => Arc::new(MongoMessageStore::connect(&mongo.uri, &mongo.name, retention).await.unwrap()),
+            None => {
+                let url = format!("sqlite://{}", self.dir.path().join("data").join("messages.db").display());
+                Arc::new(EmbeddedMessageStore::open(&url, retention).await.unwrap())
+            }
+        }
     }
 
     /// Graceful stop; waits for the server (and a sandbox simulator) to finish.

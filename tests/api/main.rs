@@ -6,10 +6,12 @@ mod helpers;
 
 mod accounts;
 mod auth;
+mod callbacks;
 mod chats;
-mod health;
 mod cli;
+mod health;
 mod notifications;
 mod sandbox;
 mod startup;
+mod unread;
 mod validation;
