@@ -57,7 +57,7 @@ struct OrderPeer {
 #[derive(Debug, Serialize)]
 pub struct UnreadReply {
     pub accid: String,
-    /// Every requested peer, as the request spelled it, zero included.
+    /// Every requested peer (from `peers` and `orders`), as the request spelled it, zero included.
     pub unread: BTreeMap<String, u64>,
     /// The sum over distinct peers.
     pub total: u64,
@@ -139,7 +139,9 @@ async fn answer(
 
     let count_of = |norm: &str| counts.get(norm).copied().unwrap_or(0);
     let total = wanted.iter().map(|p| count_of(p)).sum();
-    let unread = peers.iter().map(|p| (p.clone(), count_of(&canonical[p]))).collect();
+    // Every requested peer, from `peers` and from `orders`, as the request spelled it.
+    let unread =
+        peers.iter().chain(orders.iter().map(|o| &o.peer)).map(|p| (p.clone(), count_of(&canonical[p]))).collect();
     let orders = (!orders.is_empty())
         .then(|| orders.iter().map(|o| (o.order_id.clone(), count_of(&canonical[&o.peer]))).collect());
     Ok(UnreadReply { accid, unread, total, orders })

@@ -60,6 +60,7 @@ async fn orders_get_their_own_counts(store: Store) {
     let orders_only = json!({"accid": "buyer_01", "orders": [{"order_id": "o-9", "peer": "shop_3"}]});
     let got = expect_json(app.post("/v1/unread", &orders_only).await, StatusCode::OK).await;
     assert_eq!((got["orders"].clone(), got["total"].clone()), (json!({"o-9": 1}), json!(1)));
+    assert_eq!(got["unread"], json!({"shop_3": 1}), "an order's peer is listed under unread too");
 }
 
 async fn invalid(response: reqwest::Response, field: &str) -> Value {
