@@ -7,6 +7,7 @@
 //! stored message it covers. Whichever of a message and its receipt (or recall) is written second
 //! sees the first.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use sqlx::{Sqlite, SqlitePool, Transaction};
@@ -35,49 +36,81 @@ pub(super) async fn apply(
     Ok(plan.outcomes(batch.len(), &raw_duplicate, &message_duplicate, &recall_duplicate))
 }
 
+/// Rows per multi-row statement. Every row is one statement's worth of work for SQLite either way;
+/// what the chunking saves is the round trip to sqlx's SQLite worker thread per row, which is where
+/// most of the embedded write path's time went (BENCHMARKS.md, "Where the time goes"). 200 rows of
+/// at most 12 parameters stay far below SQLite's 32 766-parameter limit.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// `(?, ?, …), (?, ?, …), …`: `rows` groups of `row` (one row's placeholder list, parentheses
+/// included).
+fn values(row: &str, rows: usize) -> String {
+    let mut sql = String::with_capacity((row.len() + 2) * rows);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql
+}
+
+/// For each key in order, whether it is a duplicate: not among `inserted` (the keys the statement
+/// reports it inserted), or a repeat of a key earlier in the same batch (SQLite inserts the rows of
+/// a multi-row INSERT in order, so the first occurrence is the one that went in).
+fn duplicates<'a>(keys: impl Iterator<Item = &'a str>, mut inserted: HashSet<String>) -> Vec<bool> {
+    keys.map(|key| !inserted.remove(key)).collect()
+}
+
 async fn insert_raws(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Result<Vec<bool>, StoreError> {
     let mut duplicate = Vec::with_capacity(plan.raws.len());
-    for raw in &plan.raws {
-        let done = sqlx::query(
+    for chunk in plan.raws.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
             "INSERT INTO raw_callbacks (digest, provider, event_type, body, received_at_ms, expires_at_ms)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
-        )
-        .bind(&raw.digest)
-        .bind(&raw.provider)
-        .bind(&raw.event_type)
-        .bind(raw.body.as_ref())
-        .bind(raw.received_at_ms)
-        .bind(raw.expires_at_ms)
-        .execute(&mut **tx)
-        .await
-        .map_err(sql_error)?;
-        duplicate.push(done.rows_affected() == 0);
+             VALUES {} ON CONFLICT (digest) DO NOTHING RETURNING digest",
+            values("(?, ?, ?, ?, ?, ?)", chunk.len())
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for raw in chunk {
+            query = query
+                .bind(&raw.digest)
+                .bind(&raw.provider)
+                .bind(&raw.event_type)
+                .bind(raw.body.as_ref())
+                .bind(raw.received_at_ms)
+                .bind(raw.expires_at_ms);
+        }
+        let inserted = query.fetch_all(&mut **tx).await.map_err(sql_error)?;
+        duplicate.extend(duplicates(chunk.iter().map(|r| r.digest.as_str()), inserted.into_iter().collect()));
     }
     Ok(duplicate)
 }
 
 async fn insert_recalls(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Result<Vec<bool>, StoreError> {
     let mut duplicate = Vec::with_capacity(plan.recalls.len());
-    for recall in &plan.recalls {
-        let done = sqlx::query(
-            "INSERT INTO recalls (msg_key, from_acc, to_acc, at_ms) VALUES (?, ?, ?, ?)
-             ON CONFLICT (msg_key) DO NOTHING",
-        )
-        .bind(&recall.key)
-        .bind(&recall.from)
-        .bind(&recall.to)
-        .bind(recall.at_ms)
-        .execute(&mut **tx)
-        .await
-        .map_err(sql_error)?;
-        duplicate.push(done.rows_affected() == 0);
-        // Also for a duplicate recall: cheap, and it keeps the rule "a recall fact implies the flag"
+    for chunk in plan.recalls.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO recalls (msg_key, from_acc, to_acc, at_ms) VALUES {}
+             ON CONFLICT (msg_key) DO NOTHING RETURNING msg_key",
+            values("(?, ?, ?, ?)", chunk.len())
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for recall in chunk {
+            query = query.bind(&recall.key).bind(&recall.from).bind(&recall.to).bind(recall.at_ms);
+        }
+        let inserted = query.fetch_all(&mut **tx).await.map_err(sql_error)?;
+        duplicate.extend(duplicates(chunk.iter().map(|r| r.key.as_str()), inserted.into_iter().collect()));
+        // Also for duplicate recalls: cheap, and it keeps the rule "a recall fact implies the flag"
         // free of any assumption about how the first delivery ended.
-        sqlx::query("UPDATE messages SET recalled = 1 WHERE msg_key = ? AND recalled = 0")
-            .bind(&recall.key)
-            .execute(&mut **tx)
-            .await
-            .map_err(sql_error)?;
+        let sql = format!(
+            "UPDATE messages SET recalled = 1 WHERE recalled = 0 AND msg_key IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let mut update = sqlx::query(&sql);
+        for recall in chunk {
+            update = update.bind(&recall.key);
+        }
+        update.execute(&mut **tx).await.map_err(sql_error)?;
     }
     Ok(duplicate)
 }
@@ -132,32 +165,41 @@ async fn upsert_presence(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> 
 }
 
 async fn insert_messages(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Result<Vec<bool>, StoreError> {
+    // Per row: key, to, from, conversation, counts_unread, sent_at, then conversation, sent_at, to,
+    // from again for the state (to = the reader of the watermark, from = its peer; a comparison with
+    // a missing watermark is NULL, which CASE treats as false: unread), the key again for the
+    // recall flag, and the document.
+    const ROW: &str = "(?, ?, ?, ?, ?, ?,
+         CASE WHEN ? = 'p2p' AND ? <= (SELECT read_up_to_ms FROM read_watermarks WHERE reader = ? AND peer = ?)
+              THEN 1 ELSE 0 END,
+         EXISTS (SELECT 1 FROM recalls WHERE msg_key = ?),
+         ?)";
     let mut duplicate = Vec::with_capacity(plan.messages.len());
-    for message in &plan.messages {
-        // ?2 = to = the reader of the watermark, ?3 = from = its peer. A comparison with a missing
-        // watermark is NULL, which CASE treats as false: unread.
-        let done = sqlx::query(
+    for chunk in plan.messages.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
             "INSERT INTO messages
                  (msg_key, to_acc, from_acc, conversation, counts_unread, sent_at_ms, state, recalled, document)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6,
-                 CASE WHEN ?4 = 'p2p' AND ?6 <= (SELECT read_up_to_ms FROM read_watermarks
-                                                 WHERE reader = ?2 AND peer = ?3)
-                      THEN 1 ELSE 0 END,
-                 EXISTS (SELECT 1 FROM recalls WHERE msg_key = ?1),
-                 ?7)
-             ON CONFLICT (msg_key) DO NOTHING",
-        )
-        .bind(&message.key)
-        .bind(&message.to)
-        .bind(&message.from)
-        .bind(message.conversation)
-        .bind(message.counts_unread)
-        .bind(message.sent_at_ms)
-        .bind(serde_json::to_string(&message.document).map_err(internal)?)
-        .execute(&mut **tx)
-        .await
-        .map_err(sql_error)?;
-        duplicate.push(done.rows_affected() == 0);
+             VALUES {} ON CONFLICT (msg_key) DO NOTHING RETURNING msg_key",
+            values(ROW, chunk.len())
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for message in chunk {
+            query = query
+                .bind(&message.key)
+                .bind(&message.to)
+                .bind(&message.from)
+                .bind(message.conversation)
+                .bind(message.counts_unread)
+                .bind(message.sent_at_ms)
+                .bind(message.conversation)
+                .bind(message.sent_at_ms)
+                .bind(&message.to)
+                .bind(&message.from)
+                .bind(&message.key)
+                .bind(serde_json::to_string(&message.document).map_err(internal)?);
+        }
+        let inserted = query.fetch_all(&mut **tx).await.map_err(sql_error)?;
+        duplicate.extend(duplicates(chunk.iter().map(|m| m.key.as_str()), inserted.into_iter().collect()));
     }
     Ok(duplicate)
 }
