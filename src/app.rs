@@ -23,9 +23,10 @@ use crate::accounts::{AccountService, AccountStore};
 use crate::auth::{self, ApiKeys};
 use crate::callbacks::Ingest;
 use crate::config::{Config, ConfigError};
-use crate::db::Sql;
+use crate::db::{Sql, SqlOptions};
 use crate::error::AppError;
-use crate::messages::{EmbeddedMessageStore, MessageStore, MongoMessageStore, StoreError};
+use crate::http_metrics;
+use crate::messages::{EmbeddedMessageStore, MessageStore, MongoMessageStore, MongoStoreOptions, StoreError};
 use crate::providers::{self, ProviderSetup, ProviderSetupError};
 use crate::unread::UnreadState;
 
@@ -90,7 +91,13 @@ impl Application {
 
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| StartupError::DataDir { path: config.data_dir.display().to_string(), source })?;
-        let sql = Sql::connect(config.database_url.expose_secret()).await.map_err(StartupError::Database)?;
+        let sql_options = SqlOptions {
+            acquire_timeout: config.storage.sql_acquire_timeout(),
+            busy_timeout: config.storage.sqlite_busy_timeout(),
+        };
+        let sql = Sql::connect_with(config.database_url.expose_secret(), sql_options)
+            .await
+            .map_err(StartupError::Database)?;
 
         let callback_url = format!("http://{}{}", reachable(addr), config.callbacks.path);
         let ProviderSetup { provider, sandbox } = providers::build(&config, &callback_url).await?;
@@ -176,7 +183,8 @@ async fn open_message_store(config: &Config) -> Result<Arc<dyn MessageStore>, St
                 .ok()
                 .and_then(|o| o.default_database)
                 .unwrap_or_else(|| "imbridge".to_owned());
-            let store = MongoMessageStore::connect(uri, &database, retention)
+            // Starts even when MongoDB is unreachable (callbacks get 503 until it is back).
+            let store = MongoMessageStore::start(uri, MongoStoreOptions::new(&database, retention))
                 .await
                 .map_err(|source| StartupError::MessageStore { what: "mongodb_uri", source })?;
             tracing::info!(%database, "message store: MongoDB");
@@ -185,7 +193,7 @@ async fn open_message_store(config: &Config) -> Result<Arc<dyn MessageStore>, St
         None => {
             let path = config.data_dir.join("messages.db");
             let url = format!("sqlite://{}", path.display());
-            let store = EmbeddedMessageStore::open(&url, retention)
+            let store = EmbeddedMessageStore::open_with(&url, retention, config.storage.sqlite_busy_timeout())
                 .await
                 .map_err(|source| StartupError::MessageStore { what: "embedded store in data_dir", source })?;
             tracing::info!(path = %path.display(), "message store: embedded SQLite");
@@ -216,19 +224,25 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::notifications::router())
         .merge(crate::unread::router(UnreadState { provider: state.provider.clone(), store: state.messages.clone() }))
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
-        .route_layer(middleware::from_fn_with_state(keys, auth::require_api_key));
-
-    Router::new()
-        .nest("/v1", v1)
+        .route_layer(middleware::from_fn_with_state(keys, auth::require_api_key))
+        .route_layer(middleware::from_fn(http_metrics::remember_route));
+    let unauthenticated = Router::new()
         .merge(crate::health::router())
+        .merge(crate::openapi::router(&config.callbacks.path))
         .merge(crate::callbacks::router(
             state.ingest.clone(),
             &config.callbacks.path,
             config.callbacks.body_limit_bytes,
         ))
+        .route_layer(middleware::from_fn(http_metrics::remember_route));
+
+    Router::new()
+        .nest("/v1", v1)
+        .merge(unauthenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(config.http.request_timeout(), deadline))
+        .layer(middleware::from_fn(http_metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)

@@ -14,50 +14,73 @@ use axum::routing::{delete, post};
 use axum::{Json, Router};
 use imbridge_provider::{FriendMode, Profile};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::accounts::{canonical_accid, check_profile, new_request_id, AccountToken};
 use crate::app::AppState;
-use crate::error::{ApiJson, ApiPath, AppError};
+use crate::error::{ApiJson, ApiPath, AppError, ErrorBody};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/chats", post(open_chat)).route("/friendships/{accid}/{faccid}", delete(unfriend))
 }
 
+/// The OpenAPI description of [`router`]'s routes (merged in [`crate::openapi`]).
+#[derive(OpenApi)]
+#[openapi(paths(open_chat, unfriend))]
+pub struct ApiDoc;
+
 /// One side of a chat.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Party {
+    /// The shop's username; lowercased into the accid.
     pub account: String,
     /// Used when the account is registered by this call.
     pub name: Option<String>,
     pub icon: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"buyer": {"account": "Buyer_01", "name": "Alice"}, "seller": {"account": "shop_1", "name": "Shop One"}}))]
 pub struct OpenChat {
     pub buyer: Party,
     pub seller: Party,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SellerRef {
     pub accid: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"buyer": {"accid": "buyer_01", "token": "6f1e0c1d6c0a4b8e9d2f3a4b5c6d7e8f"}, "seller": {"accid": "shop_1"}, "friends": true}))]
 pub struct ChatOpened {
+    /// The buyer's accid and the token their chat client logs in with.
     pub buyer: AccountToken,
     pub seller: SellerRef,
     /// `false` only with a provider that has no server-side friendships.
     pub friends: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"accid": "buyer_01", "faccid": "shop_1", "friends": false}))]
 pub struct FriendshipEnded {
     pub accid: String,
     pub faccid: String,
     pub friends: bool,
+}
+
+/// `{accid}/{faccid}` of `DELETE /v1/friendships/{accid}/{faccid}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct FriendshipPath {
+    /// One account of the friendship.
+    #[param(example = "buyer_01")]
+    pub accid: String,
+    /// The other account.
+    #[param(example = "shop_1")]
+    pub faccid: String,
 }
 
 /// A party's canonical accid and profile, validated, with errors named under `side`.
@@ -69,6 +92,29 @@ fn validated(state: &AppState, side: &str, party: Party) -> Result<(String, Prof
     Ok((accid, profile))
 }
 
+/// Open a buyer–seller chat: the core use case.
+///
+/// Ensures both accounts are registered (create-or-get) and makes them friends at the provider,
+/// then returns the buyer's token. Idempotent: the friendship is requested on every call, so one
+/// ended elsewhere is restored.
+#[utoipa::path(
+    post,
+    path = "/v1/chats",
+    operation_id = "open_chat",
+    tag = "chats",
+    request_body = OpenChat,
+    responses(
+        (status = 200, description = "Both accounts exist and are friends; the buyer's token", body = ChatOpened),
+        (status = 400, description = "Not JSON, or an unknown field (`invalid_json`, `unknown_field`)", body = ErrorBody),
+        (status = 409, description = "An account's token kept changing concurrently; retry (`conflict`)", body = ErrorBody),
+        (status = 413, description = "Body over `http.body_limit_bytes` (`payload_too_large`)", body = ErrorBody),
+        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "A missing or refused value, e.g. `buyer.account`, or the same account on both sides (`invalid_field`)", body = ErrorBody),
+        (status = 502, description = "The provider refused, with its code and desc (`provider_rejected`)", body = ErrorBody),
+        (status = 503, description = "The provider or the database is unreachable (`provider_unavailable`, `unavailable`)",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait (provider rate limit only)"))),
+    )
+)]
 async fn open_chat(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<OpenChat>,
@@ -94,9 +140,26 @@ async fn open_chat(
     }))
 }
 
+/// End a friendship (both directions at NetEase).
+#[utoipa::path(
+    delete,
+    path = "/v1/friendships/{accid}/{faccid}",
+    operation_id = "end_friendship",
+    tag = "chats",
+    params(FriendshipPath),
+    responses(
+        (status = 200, description = "The two accounts are no longer friends", body = FriendshipEnded),
+        (status = 400, description = "Malformed path (`invalid_request`)", body = ErrorBody),
+        (status = 422, description = "Not a valid accid (`invalid_field`, `field` is `accid` or `faccid`)", body = ErrorBody),
+        (status = 501, description = "The provider has no server-side friendships (`not_supported`; never with NetEase)", body = ErrorBody),
+        (status = 502, description = "The provider refused, with its code and desc (`provider_rejected`)", body = ErrorBody),
+        (status = 503, description = "The provider is unreachable (`provider_unavailable`)",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait (provider rate limit only)"))),
+    )
+)]
 async fn unfriend(
     State(state): State<AppState>,
-    ApiPath((accid, faccid)): ApiPath<(String, String)>,
+    ApiPath(FriendshipPath { accid, faccid }): ApiPath<FriendshipPath>,
 ) -> Result<Json<FriendshipEnded>, AppError> {
     let provider = &state.provider;
     let accid = canonical_accid(provider.as_ref(), "accid", &accid)?;

@@ -22,12 +22,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use imbridge_provider::{ImProvider, Profile};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 pub use service::{new_request_id, AccountService, Ensured};
 pub use store::{AccountRow, AccountStore};
 
 use crate::app::AppState;
-use crate::error::{ApiJson, ApiPath, AppError};
+use crate::error::{ApiJson, ApiPath, AppError, ErrorBody};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -37,30 +38,55 @@ pub fn router() -> Router<AppState> {
         .route("/accounts/{accid}/block", post(block).delete(unblock))
 }
 
-#[derive(Debug, Deserialize)]
+/// The OpenAPI description of [`router`]'s routes (merged in [`crate::openapi`]).
+#[derive(OpenApi)]
+#[openapi(paths(create_or_get, show, update, refresh_token, block, unblock))]
+pub struct ApiDoc;
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"account": "Buyer_01", "name": "Alice"}))]
 pub struct CreateAccount {
+    /// The shop's username; lowercased into the accid (NetEase: at most 32 of `[a-z0-9_@.-]`).
     pub account: String,
+    /// Used when the account is registered by this call.
     pub name: Option<String>,
+    /// Avatar URL, used when the account is registered by this call.
     pub icon: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"accid": "buyer_01", "token": "6f1e0c1d6c0a4b8e9d2f3a4b5c6d7e8f", "created": true}))]
 pub struct AccountCredentials {
+    /// The canonical account id (the chat client logs in with it).
     pub accid: String,
+    /// The token the chat client logs in with.
     pub token: String,
+    /// This call registered the account (it did not exist for the bridge before).
     pub created: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"accid": "buyer_01", "token": "6f1e0c1d6c0a4b8e9d2f3a4b5c6d7e8f"}))]
 pub struct AccountToken {
     pub accid: String,
+    /// The token the chat client logs in with.
     pub token: String,
 }
 
+/// `{accid}` in the per-account routes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AccidPath {
+    /// The account id; matched case-insensitively (lowercased, as at registration).
+    #[param(example = "buyer_01")]
+    pub accid: String,
+}
+
 /// Profile fields NetEase keeps for an account; absent = unchanged.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Alice W.", "icon": "https://cdn.example.com/a.png", "sign": "hi", "ex": "{\"vip\":1}"}))]
 pub struct UpdateAccount {
     pub name: Option<String>,
     pub icon: Option<String>,
@@ -75,7 +101,9 @@ pub struct UpdateAccount {
 }
 
 /// What `GET /v1/accounts/{accid}` shows.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"accid": "buyer_01", "name": "Alice", "icon": null, "blocked": false,
+    "created_at": "2025-01-02T03:04:05.678Z", "updated_at": "2025-01-02T03:04:05.678Z"}))]
 pub struct AccountView {
     pub accid: String,
     pub name: Option<String>,
@@ -117,6 +145,31 @@ pub fn check_profile(provider: &dyn ImProvider, prefix: &str, profile: &Profile)
     })
 }
 
+/// Create-or-get an account.
+///
+/// Registers the account with the IM provider unless the bridge already has it, and returns the
+/// token its chat client logs in with. The same account always returns the same working token;
+/// concurrent calls for one new account make one provider call. An account that exists at the
+/// provider but not here is adopted: its token is replaced, so clients using the old one must log
+/// in again.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts",
+    operation_id = "create_or_get_account",
+    tag = "accounts",
+    request_body = CreateAccount,
+    responses(
+        (status = 200, description = "The account and its token", body = AccountCredentials),
+        (status = 400, description = "Not JSON, or an unknown field (`invalid_json`, `unknown_field`)", body = ErrorBody),
+        (status = 409, description = "The account's token kept changing concurrently; retry (`conflict`)", body = ErrorBody),
+        (status = 413, description = "Body over `http.body_limit_bytes` (`payload_too_large`)", body = ErrorBody),
+        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "A missing or refused value, e.g. an invalid account (`invalid_field`, `field` names it)", body = ErrorBody),
+        (status = 502, description = "The provider refused, with its code and desc (`provider_rejected`)", body = ErrorBody),
+        (status = 503, description = "The provider or the database is unreachable (`provider_unavailable`, `unavailable`); `Retry-After` when the provider rate-limits us",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait (provider rate limit only)"))),
+    )
+)]
 async fn create_or_get(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateAccount>,
@@ -129,23 +182,81 @@ async fn create_or_get(
     Ok(Json(AccountCredentials { accid: account.accid, token: account.token, created }))
 }
 
-async fn show(State(state): State<AppState>, ApiPath(accid): ApiPath<String>) -> Result<Json<AccountView>, AppError> {
+/// An account's profile.
+///
+/// Never shows the token: a token is handed out only by create-or-get and refresh.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{accid}",
+    operation_id = "get_account",
+    tag = "accounts",
+    params(AccidPath),
+    responses(
+        (status = 200, description = "The account", body = AccountView),
+        (status = 400, description = "Malformed path (`invalid_request`)", body = ErrorBody),
+        (status = 404, description = "The bridge did not register this account (`not_found`)", body = ErrorBody),
+        (status = 422, description = "Not a valid accid (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "The database is unreachable (`unavailable`)", body = ErrorBody),
+    )
+)]
+async fn show(
+    State(state): State<AppState>,
+    ApiPath(AccidPath { accid }): ApiPath<AccidPath>,
+) -> Result<Json<AccountView>, AppError> {
     let accid = canonical_accid(state.provider.as_ref(), "accid", &accid)?;
     Ok(Json(state.accounts.registered(&accid).await?.into()))
 }
 
+/// A fresh token for an account; the old one stops working.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{accid}/token",
+    operation_id = "refresh_account_token",
+    tag = "accounts",
+    params(AccidPath),
+    responses(
+        (status = 200, description = "The new token", body = AccountToken),
+        (status = 400, description = "Malformed path (`invalid_request`)", body = ErrorBody),
+        (status = 404, description = "The bridge did not register this account (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The account's token kept changing concurrently; retry (`conflict`)", body = ErrorBody),
+        (status = 422, description = "Not a valid accid (`invalid_field`)", body = ErrorBody),
+        (status = 502, description = "The provider refused, with its code and desc (`provider_rejected`); the old token stays valid", body = ErrorBody),
+        (status = 503, description = "The provider or the database is unreachable (`provider_unavailable`, `unavailable`); the old token stays valid",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait (provider rate limit only)"))),
+    )
+)]
 async fn refresh_token(
     State(state): State<AppState>,
-    ApiPath(accid): ApiPath<String>,
+    ApiPath(AccidPath { accid }): ApiPath<AccidPath>,
 ) -> Result<Json<AccountToken>, AppError> {
     let accid = canonical_accid(state.provider.as_ref(), "accid", &accid)?;
     let account = state.accounts.refresh_token(&accid).await?;
     Ok(Json(AccountToken { accid: account.accid, token: account.token }))
 }
 
+/// Change profile fields; absent fields stay as they are.
+#[utoipa::path(
+    patch,
+    path = "/v1/accounts/{accid}",
+    operation_id = "update_account",
+    tag = "accounts",
+    params(AccidPath),
+    request_body = UpdateAccount,
+    responses(
+        (status = 200, description = "The updated account", body = AccountView),
+        (status = 400, description = "Not JSON, an unknown field or a malformed path (`invalid_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
+        (status = 404, description = "The bridge did not register this account (`not_found`)", body = ErrorBody),
+        (status = 413, description = "Body over `http.body_limit_bytes` (`payload_too_large`)", body = ErrorBody),
+        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "No field given, or a refused value (`invalid_field`, `field` names it)", body = ErrorBody),
+        (status = 502, description = "The provider refused, with its code and desc (`provider_rejected`)", body = ErrorBody),
+        (status = 503, description = "The provider or the database is unreachable (`provider_unavailable`, `unavailable`)",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait (provider rate limit only)"))),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
-    ApiPath(accid): ApiPath<String>,
+    ApiPath(AccidPath { accid }): ApiPath<AccidPath>,
     ApiJson(body): ApiJson<UpdateAccount>,
 ) -> Result<Json<AccountView>, AppError> {
     let provider = state.provider.as_ref();
@@ -170,13 +281,50 @@ async fn update(
     Ok(Json(state.accounts.update_profile(&accid, &profile).await?.into()))
 }
 
-async fn block(State(state): State<AppState>, ApiPath(accid): ApiPath<String>) -> Result<Json<AccountView>, AppError> {
+/// Block an account: it cannot log in, and its sessions are kicked.
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{accid}/block",
+    operation_id = "block_account",
+    tag = "accounts",
+    params(AccidPath),
+    responses(
+        (status = 200, description = "The account, now blocked", body = AccountView),
+        (status = 400, description = "Malformed path (`invalid_request`)", body = ErrorBody),
+        (status = 404, description = "The bridge did not register this account (`not_found`)", body = ErrorBody),
+        (status = 422, description = "Not a valid accid (`invalid_field`)", body = ErrorBody),
+        (status = 502, description = "The provider refused, with its code and desc (`provider_rejected`)", body = ErrorBody),
+        (status = 503, description = "The provider or the database is unreachable (`provider_unavailable`, `unavailable`)",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait (provider rate limit only)"))),
+    )
+)]
+async fn block(
+    State(state): State<AppState>,
+    ApiPath(AccidPath { accid }): ApiPath<AccidPath>,
+) -> Result<Json<AccountView>, AppError> {
     set_blocked(state, accid, true).await
 }
 
+/// Unblock an account.
+#[utoipa::path(
+    delete,
+    path = "/v1/accounts/{accid}/block",
+    operation_id = "unblock_account",
+    tag = "accounts",
+    params(AccidPath),
+    responses(
+        (status = 200, description = "The account, no longer blocked", body = AccountView),
+        (status = 400, description = "Malformed path (`invalid_request`)", body = ErrorBody),
+        (status = 404, description = "The bridge did not register this account (`not_found`)", body = ErrorBody),
+        (status = 422, description = "Not a valid accid (`invalid_field`)", body = ErrorBody),
+        (status = 502, description = "The provider refused, with its code and desc (`provider_rejected`)", body = ErrorBody),
+        (status = 503, description = "The provider or the database is unreachable (`provider_unavailable`, `unavailable`)",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait (provider rate limit only)"))),
+    )
+)]
 async fn unblock(
     State(state): State<AppState>,
-    ApiPath(accid): ApiPath<String>,
+    ApiPath(AccidPath { accid }): ApiPath<AccidPath>,
 ) -> Result<Json<AccountView>, AppError> {
     set_blocked(state, accid, false).await
 }

@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use imbridge_provider::{CallbackRequest, ImProvider};
+use utoipa::OpenApi;
 
 use super::batcher::{BatchOptions, BatchWriter, Batcher};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::messages::{Applied, ApplyOutcome, MessageStore, RawCallback, StoreError};
 
 /// How verified callbacks reach the store.
@@ -184,11 +185,49 @@ fn store_failure_response(failure: StoreFailure) -> Response {
     }
 }
 
+/// The OpenAPI description of [`router`]'s route, at the default `callbacks.path`
+/// (`crate::openapi` moves it to the configured one).
+#[derive(OpenApi)]
+#[openapi(paths(receive))]
+pub struct ApiDoc;
+
 /// `POST <path>` for one provider's callbacks. Not behind the API keys: the provider signs instead.
 pub fn router<S: Clone + Send + Sync + 'static>(ingest: Arc<Ingest>, path: &str, body_limit: usize) -> Router<S> {
     Router::new().route(path, post(receive)).layer(DefaultBodyLimit::max(body_limit)).with_state(ingest)
 }
 
+/// Receive a NetEase callback (消息抄送).
+///
+/// Set this URL in the NetEase console. Verified over the raw body before it is parsed: `MD5` =
+/// md5(body), `CheckSum` = sha1(AppSecret + MD5 + CurTime), compared in constant time, header names
+/// in any case, `CurTime` within `callbacks.window_secs` (default 300 s) of now. Acknowledged only
+/// once stored durably; writes are idempotent, so redeliveries are harmless. The path is
+/// `callbacks.path`.
+#[utoipa::path(
+    post,
+    path = "/callbacks/netease",
+    operation_id = "receive_netease_callback",
+    tag = "callbacks",
+    params(
+        ("MD5" = String, Header, description = "md5 of the raw body, hex"),
+        ("CurTime" = String, Header, description = "When NetEase sent it, milliseconds since the Unix epoch", example = "1441977355557"),
+        ("CheckSum" = String, Header, description = "sha1(AppSecret + MD5 + CurTime), hex"),
+        ("AppKey" = Option<String>, Header, description = "The app key; compared when present"),
+    ),
+    request_body(content = Object, content_type = "application/json",
+        description = "NetEase's callback JSON as it sends it (eventType 1 message, 2/3 login/logout, 7 recall, 30 read receipt, ...)",
+        example = json!({"eventType": "1", "convType": "PERSON", "fromAccount": "shop_1", "to": "buyer_01", "msgType": "TEXT",
+            "body": "hello", "msgTimestamp": "1441977355557", "msgidServer": "3456789", "msgidClient": "1234567"})),
+    responses(
+        (status = 200, description = "Stored durably (or, signed but unparseable, kept in the dead-letter store): NetEase's acknowledgement",
+            body = Object, example = json!({"code": 200})),
+        (status = 401, description = "A missing header, wrong MD5, CheckSum or AppKey, or CurTime outside the window; empty body (the reason is logged and counted in `/metrics`)"),
+        (status = 408, description = "Not answered within `http.request_timeout_secs` (`timeout`); not stored, NetEase may retry", body = ErrorBody),
+        (status = 413, description = "Body over `callbacks.body_limit_bytes` (1 MiB; `payload_too_large`)", body = ErrorBody),
+        (status = 500, description = "The message store refused the callback (`internal`); not acknowledged", body = ErrorBody),
+        (status = 503, description = "The message store is unreachable or the write queue is full (`unavailable`); NetEase may retry", body = ErrorBody),
+    )
+)]
 async fn receive(
     State(ingest): State<Arc<Ingest>>,
     method: Method,
@@ -209,9 +248,11 @@ async fn receive(
     let request = CallbackRequest {
         method: method.to_string(),
         path_and_query: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+        // A value that is not visible ASCII is kept (lossily), not dropped: dropping it would turn
+        // a garbled AppKey, which must be refused, into an absent one, which is allowed.
         headers: headers
             .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect(),
         body,
     };

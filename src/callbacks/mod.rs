@@ -8,4 +8,4 @@
 pub mod batcher;
 mod ingest;
 
-pub use ingest::{router, Ingest, IngestMode};
+pub use ingest::{router, ApiDoc, Ingest, IngestMode};

@@ -53,6 +53,7 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub callbacks: CallbackConfig,
     pub outbox: OutboxConfig,
+    pub storage: StorageConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +160,24 @@ impl CallbackConfig {
     }
 }
 
+/// How long a request waits on a database that is down or locked before it is answered 503
+/// (MongoDB's equivalents are options of `mongodb_uri`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub sql_acquire_timeout_ms: u64,
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+impl StorageConfig {
+    pub fn sql_acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.sql_acquire_timeout_ms)
+    }
+    pub fn sqlite_busy_timeout(&self) -> Duration {
+        Duration::from_millis(self.sqlite_busy_timeout_ms)
+    }
+}
+
 /// The top level as written; turned into [`Config`] by [`RawConfig::validate`].
 /// Not `deny_unknown_fields`: unrelated `IMBRIDGE_*` variables (e.g. the tests'
 /// `IMBRIDGE_TEST_MYSQL_URL`) land here as unknown top-level keys. Sections do deny unknown keys,
@@ -176,6 +195,7 @@ struct RawConfig {
     sandbox: SandboxConfig,
     callbacks: CallbackConfig,
     outbox: OutboxConfig,
+    storage: StorageConfig,
 }
 
 fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -296,6 +316,7 @@ impl RawConfig {
         }
         positive("callbacks.window_secs", self.callbacks.window_secs)?;
         positive("callbacks.body_limit_bytes", self.callbacks.body_limit_bytes as u64)?;
+        positive("storage.sql_acquire_timeout_ms", self.storage.sql_acquire_timeout_ms)?;
 
         // The notifications feature owns its section's rules; its messages start with the key.
         self.outbox.validate().map_err(|message| {
@@ -315,6 +336,7 @@ impl RawConfig {
             sandbox: self.sandbox,
             callbacks: self.callbacks,
             outbox: self.outbox,
+            storage: self.storage,
         })
     }
 }
@@ -392,6 +414,7 @@ mod tests {
             ("IMBRIDGE_LOG_FORMAT", "json"),
             ("IMBRIDGE_MONGODB_URI", "mongodb://127.0.0.1:27017/x"),
             ("IMBRIDGE_TEST_MYSQL_URL", "mysql://ignored"),
+            ("IMBRIDGE_STORAGE_SQL_ACQUIRE_TIMEOUT_MS", "1500"),
         ])
         .unwrap();
         assert_eq!(config.listen.port(), 9999);
@@ -401,6 +424,7 @@ mod tests {
         assert_eq!(config.netease.request_timeout(), Duration::from_secs(7));
         assert_eq!(config.log.format, LogFormat::Json);
         assert!(config.mongodb_uri.is_some());
+        assert_eq!(config.storage.sql_acquire_timeout(), Duration::from_millis(1500));
     }
 
     #[test]
@@ -428,6 +452,7 @@ mod tests {
             (&[("IMBRIDGE_DATABASE_URL", "postgres://x")], "IMBRIDGE_DATABASE_URL"),
             (&[("IMBRIDGE_MONGODB_URI", "http://x")], "IMBRIDGE_MONGODB_URI"),
             (&[("IMBRIDGE_CALLBACKS_PATH", "/v1/callbacks")], "IMBRIDGE_CALLBACKS_PATH"),
+            (&[("IMBRIDGE_STORAGE_SQL_ACQUIRE_TIMEOUT_MS", "0")], "IMBRIDGE_STORAGE_SQL_ACQUIRE_TIMEOUT_MS"),
         ];
         for (vars, var) in cases {
             let err = with(vars).expect_err(var);

@@ -8,6 +8,22 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+/// How long callers wait on a database that is down or locked; past it they get an error that
+/// [`is_unavailable`] classifies as 503.
+#[derive(Clone, Copy, Debug)]
+pub struct SqlOptions {
+    /// Waiting for a pooled connection, opening a new one included (a server that does not answer).
+    pub acquire_timeout: Duration,
+    /// SQLite only: waiting for a lock held by another connection or process.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqlOptions {
+    fn default() -> Self {
+        Self { acquire_timeout: Duration::from_secs(5), busy_timeout: Duration::from_secs(10) }
+    }
+}
+
 /// A connection pool to whichever SQL backend the configuration names.
 #[derive(Clone, Debug)]
 pub enum Sql {
@@ -16,15 +32,20 @@ pub enum Sql {
 }
 
 impl Sql {
+    /// [`Sql::connect_with`] the default [`SqlOptions`].
+    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        Self::connect_with(url, SqlOptions::default()).await
+    }
+
     /// Connect to `url` (`sqlite://path`, `sqlite::memory:`, `mysql://...`) and run the migrations.
     /// Creates the SQLite file (and its directory) when missing.
-    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+    pub async fn connect_with(url: &str, options: SqlOptions) -> Result<Self, sqlx::Error> {
         let sql = if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(options.busy_timeout)
                 .foreign_keys(true);
             if let Some(dir) = opts.get_filename().parent() {
                 if !dir.as_os_str().is_empty() {
@@ -33,7 +54,7 @@ impl Sql {
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(options.acquire_timeout)
                 .connect_with(opts)
                 .await?;
             Sql::Sqlite(pool)
@@ -42,7 +63,7 @@ impl Sql {
             let opts = MySqlConnectOptions::from_str(&url)?;
             let pool = MySqlPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(options.acquire_timeout)
                 .connect_with(opts)
                 .await?;
             Sql::MySql(pool)

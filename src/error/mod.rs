@@ -50,14 +50,24 @@ pub enum AppError {
 }
 
 /// The JSON body of every error response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"code": "invalid_field", "message": "account: at most 32 characters", "field": "account"}))]
 pub struct ErrorBody {
+    /// Stable and machine-readable: `invalid_json`, `unknown_field`, `invalid_request`, `invalid_query`,
+    /// `invalid_field`, `unauthorized`, `not_found`, `conflict`, `payload_too_large`,
+    /// `unsupported_media_type`, `timeout`, `provider_rejected`, `not_supported`,
+    /// `provider_unavailable`, `unavailable`, `internal`.
+    #[schema(value_type = String, example = "not_found")]
     pub code: &'static str,
+    /// For people; may change between versions.
     pub message: String,
+    /// The offending input, as a path into the request (`buyer.account`, `to[3]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The provider's own error code, when it refused (502).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_code: Option<i64>,
+    /// The provider's own description, when it refused (502).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_desc: Option<String>,
 }

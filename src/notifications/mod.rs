@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 pub use config::OutboxConfig;
 pub use model::{Message, NewNotification, NotificationStatus, Outcome};
 pub use request::NotificationRequest;
-pub use routes::router;
-pub use store::{ClaimedItem, Enqueued, OutboxStore, Settled};
+pub use routes::{router, ApiDoc};
+pub use store::{Backlog, ClaimedItem, Enqueued, OutboxStore, Settled};
 pub use view::{Accepted, DeliveryView, NotificationView, RecipientOutcome};
 pub use worker::{now_ms, WorkerHandle};
 

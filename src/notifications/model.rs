@@ -75,7 +75,7 @@ impl NewNotification {
 }
 
 /// A notification's overall state, rolled up from its recipients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationStatus {
     /// Accepted; no send started yet.
@@ -130,7 +130,7 @@ impl ItemStatus {
 }
 
 /// How one recipient (or the team) fared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Queued,

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use imbridge_provider::{ImProvider, InvalidField, Target};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::model::{Message, NewNotification};
 
@@ -13,25 +14,41 @@ use super::model::{Message, NewNotification};
 pub const IDEMPOTENCY_KEY_MAX: usize = 255;
 
 /// `POST /v1/notifications`, as sent.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"from": "shop_1", "to": ["buyer_01"], "attach": {"type": "shipped", "order": "o-1"},
+    "push_content": "Your parcel has shipped", "payload": {"order": "o-1"}, "idempotency_key": "o-1:shipped"}))]
 pub struct NotificationRequest {
+    /// The sending account.
     pub from: String,
-    /// Recipient accounts; exactly one of `to` and `team`.
+    /// Recipient accounts; exactly one of `to` and `team`. Lowercased and de-duplicated; at most
+    /// `outbox.max_recipients` (default 100 000).
     pub to: Option<Vec<String>>,
+    /// A team id; exactly one of `to` and `team`.
     pub team: Option<String>,
-    /// A JSON object (sent serialized) or a string (sent as is).
+    /// A JSON object (sent serialized) or a string (sent as is); at most 4096 characters.
     pub attach: Value,
+    /// Push text (at most 500 characters).
     pub push_content: Option<String>,
-    /// A JSON object.
+    /// Push payload, a JSON object (at most 2048 characters as JSON).
+    #[schema(value_type = Option<Object>)]
     pub payload: Option<Value>,
+    /// Push sound (at most 30 characters).
     pub sound: Option<String>,
+    /// Deliver only to recipients online now (not stored for offline ones).
     #[serde(default)]
+    #[schema(default = false)]
     pub online_only: bool,
+    /// Count towards the app badge.
     #[serde(default = "yes")]
+    #[schema(default = true)]
     pub badge: bool,
+    /// Copy it to the app's callback (NetEase 消息抄送).
     #[serde(default = "yes")]
+    #[schema(default = true)]
     pub route: bool,
+    /// The same key with the same body answers the first notification (200); with another body 409.
+    /// 1 to 255 characters.
     pub idempotency_key: Option<String>,
 }
 

@@ -4,12 +4,13 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use utoipa::OpenApi;
 
 use super::request::NotificationRequest;
 use super::view::{Accepted, NotificationView};
 use super::SubmitError;
 use crate::app::AppState;
-use crate::error::{ApiJson, ApiPath, AppError};
+use crate::error::{ApiJson, ApiPath, AppError, ErrorBody};
 
 /// The body limit of `POST /v1/notifications`, above the API's general one: a notification may name
 /// up to `outbox.max_recipients` (default 100 000) accids of up to 32 characters, about 3.5 MB.
@@ -22,8 +23,34 @@ pub fn router() -> Router<AppState> {
         .route("/notifications/{id}", get(status))
 }
 
+/// The OpenAPI description of [`router`]'s routes (merged in [`crate::openapi`]).
+#[derive(OpenApi)]
+#[openapi(paths(submit, status))]
+pub struct ApiDoc;
+
+/// Send a custom system notification, with durable delivery.
+///
 /// `202` once the notification is durably stored; `200` with the first notification when its
 /// idempotency key and body were seen before; `409` when the key was used with another body.
+/// Delivery is at least once to the provider, de-duplicated by it on a request id fixed when the
+/// notification is stored; follow it with `GET /v1/notifications/{id}`.
+#[utoipa::path(
+    post,
+    path = "/v1/notifications",
+    operation_id = "send_notification",
+    tag = "notifications",
+    request_body = NotificationRequest,
+    responses(
+        (status = 202, description = "Stored; delivery follows in the background", body = Accepted),
+        (status = 200, description = "The idempotency key and body were seen before: the first notification", body = Accepted),
+        (status = 400, description = "Not JSON, or an unknown field (`invalid_json`, `unknown_field`)", body = ErrorBody),
+        (status = 409, description = "The idempotency key was used with a different body (`conflict`)", body = ErrorBody),
+        (status = 413, description = "Body over 8 MiB (`payload_too_large`)", body = ErrorBody),
+        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "A missing or refused value; nothing is stored (`invalid_field`, `field` names it, e.g. `to[3]`)", body = ErrorBody),
+        (status = 503, description = "The database is unreachable (`unavailable`)", body = ErrorBody),
+    )
+)]
 async fn submit(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<NotificationRequest>,
@@ -37,6 +64,20 @@ async fn submit(
     }
 }
 
+/// A notification's delivery state, per recipient and per provider call.
+#[utoipa::path(
+    get,
+    path = "/v1/notifications/{id}",
+    operation_id = "get_notification",
+    tag = "notifications",
+    params(("id" = String, Path, description = "The id `POST /v1/notifications` answered")),
+    responses(
+        (status = 200, description = "The notification", body = NotificationView),
+        (status = 400, description = "Malformed path (`invalid_request`)", body = ErrorBody),
+        (status = 404, description = "No notification with this id (`not_found`)", body = ErrorBody),
+        (status = 503, description = "The database is unreachable (`unavailable`)", body = ErrorBody),
+    )
+)]
 async fn status(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,

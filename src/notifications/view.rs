@@ -4,20 +4,23 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::model::{NotificationStatus, Outcome};
 use super::store::{StoredItem, StoredNotification};
 
 /// `202`/`200` answer to `POST /v1/notifications`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"id": "5c1f0e8a9b7d4c3e2f1a0b9c8d7e6f5a", "status": "queued", "recipients": 1}))]
 pub struct Accepted {
     pub id: String,
     pub status: NotificationStatus,
+    /// Distinct recipients (1 for a team).
     pub recipients: u64,
 }
 
 /// `GET /v1/notifications/{id}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NotificationView {
     pub id: String,
     pub status: NotificationStatus,
@@ -25,6 +28,7 @@ pub struct NotificationView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
     pub recipients: i64,
+    /// RFC 3339.
     pub created_at: String,
     /// Provider sends started, over all deliveries.
     pub attempts: i64,
@@ -39,7 +43,8 @@ pub struct NotificationView {
     pub deliveries: Vec<DeliveryView>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// How one recipient (or the team) fared.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RecipientOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accid: Option<String>,
@@ -51,14 +56,15 @@ pub struct RecipientOutcome {
     pub last_desc: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One provider call (a chunk of up to 500 recipients, or the team).
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeliveryView {
     /// Sent as the provider's request id on every attempt of this call.
     pub request_id: String,
     pub recipients: i64,
     pub outcome: Outcome,
     pub attempts: i64,
-    /// When the next attempt is due (while the delivery is not settled).
+    /// When the next attempt is due (RFC 3339; while the delivery is not settled).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<String>,
     pub last_code: Option<i64>,

@@ -12,8 +12,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use imbridge_provider::ImProvider;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::error::{ApiJson, ApiQuery, AppError};
+use crate::error::{ApiJson, ApiQuery, AppError, ErrorBody};
 use crate::messages::MessageStore;
 
 /// The most peers (distinct, after lowercasing) one request may ask about.
@@ -29,42 +30,77 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: UnreadState) -> Router<S>
     Router::new().route("/unread", get(by_query).post(by_body)).with_state(state)
 }
 
-#[derive(Debug, Deserialize)]
+/// The OpenAPI description of [`router`]'s routes (merged in [`crate::openapi`]).
+#[derive(OpenApi)]
+#[openapi(paths(by_query, by_body))]
+pub struct ApiDoc;
+
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct UnreadQuery {
+    /// The reader (required).
+    #[param(required = true, example = "buyer_01")]
     accid: Option<String>,
-    /// Comma-separated.
+    /// Comma-separated peers (required), at most 1000 distinct.
+    #[param(required = true, example = "shop_1,shop_2")]
     peers: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"accid": "buyer_01", "orders": [{"order_id": "o-1", "peer": "shop_1"}, {"order_id": "o-2", "peer": "shop_2"}]}))]
 struct UnreadBody {
+    /// The reader (required).
+    #[schema(required = true, value_type = String)]
     accid: Option<String>,
+    /// Peers to count; `peers` and `orders` together name at least one and at most 1000 distinct.
     #[serde(default)]
     peers: Vec<String>,
+    /// Orders and the peer of each; the answer adds a count per order.
     #[serde(default)]
     orders: Vec<OrderPeer>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OrderPeer {
     order_id: String,
     peer: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"accid": "buyer_01", "unread": {"shop_1": 1, "shop_2": 0}, "total": 1, "orders": {"o-1": 1, "o-2": 0}}))]
 pub struct UnreadReply {
+    /// The reader's canonical accid.
     pub accid: String,
     /// Every requested peer (from `peers` and `orders`), as the request spelled it, zero included.
     pub unread: BTreeMap<String, u64>,
     /// The sum over distinct peers.
     pub total: u64,
+    /// Per requested order id, its peer's count (only when `orders` were asked about).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub orders: Option<BTreeMap<String, u64>>,
 }
 
+/// Unread counts of `accid` from each of `peers`.
+///
+/// unread(self, peer) = one-to-one chat messages from `peer` to `self` sent after self's read
+/// watermark for peer and not recalled; system notifications never count. One store query per
+/// request; every requested peer is in the answer, zeros included.
+#[utoipa::path(
+    get,
+    path = "/v1/unread",
+    operation_id = "unread_by_query",
+    tag = "unread",
+    params(UnreadQuery),
+    responses(
+        (status = 200, description = "A count per requested peer", body = UnreadReply,
+            example = json!({"accid": "buyer_01", "unread": {"shop_1": 1, "shop_2": 0}, "total": 1})),
+        (status = 400, description = "A missing or invalid `accid` or peer, more than 1000 peers, or an unknown query parameter (`invalid_field`, `invalid_query`; `field` names it)", body = ErrorBody),
+        (status = 503, description = "The message store is unreachable (`unavailable`)", body = ErrorBody),
+    )
+)]
 async fn by_query(
     State(state): State<UnreadState>,
     ApiQuery(query): ApiQuery<UnreadQuery>,
@@ -76,6 +112,26 @@ async fn by_query(
     answer(&state, query.accid, peers, Vec::new()).await.map(Json)
 }
 
+/// Unread counts of `accid` from each peer, and per order.
+///
+/// The same counts as `GET /v1/unread`, for long peer lists and for order pages: each entry of
+/// `orders` names an order and its peer, and the answer's `orders` maps each order id to its
+/// peer's count.
+#[utoipa::path(
+    post,
+    path = "/v1/unread",
+    operation_id = "unread_by_body",
+    tag = "unread",
+    request_body = UnreadBody,
+    responses(
+        (status = 200, description = "A count per requested peer (and per order)", body = UnreadReply),
+        (status = 400, description = "Not JSON, an unknown field, a missing or invalid `accid`, peer or `order_id`, no peers, or more than 1000 (`invalid_json`, `unknown_field`, `invalid_field`; `field` names it)", body = ErrorBody),
+        (status = 413, description = "Body over `http.body_limit_bytes` (`payload_too_large`)", body = ErrorBody),
+        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "A value of the wrong type, e.g. `peers` not a list of strings (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "The message store is unreachable (`unavailable`)", body = ErrorBody),
+    )
+)]
 async fn by_body(
     State(state): State<UnreadState>,
     ApiJson(body): ApiJson<UnreadBody>,

@@ -48,3 +48,56 @@ async fn metrics_count_rejected_callbacks_by_reason() {
     );
     app.stop().await;
 }
+
+/// The value of the Prometheus series `name` whose labels include every pair of `labels` (summed
+/// over the other labels), or 0 when there is none.
+fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?.strip_prefix('{')?;
+            let (set, value) = rest.rsplit_once("} ")?;
+            labels.iter().all(|(k, v)| set.contains(&format!("{k}=\"{v}\""))).then(|| value.parse::<f64>().ok())?
+        })
+        .sum()
+}
+
+async fn scrape(app: &crate::helpers::TestApp) -> String {
+    reqwest::get(format!("{}/metrics", app.address)).await.unwrap().text().await.unwrap()
+}
+
+#[tokio::test]
+async fn metrics_count_http_requests_by_route_template_and_provider_calls_by_endpoint() {
+    let app = spawn_app().await;
+    let accid = format!("m{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let show = [("method", "GET"), ("route", "/v1/accounts/{accid}"), ("status", "404")];
+    let create = [("method", "POST"), ("route", "/v1/accounts"), ("status", "200")];
+    let provider_ok = [("provider", "netease"), ("endpoint", "user/create.action"), ("result", "200")];
+    let before = scrape(&app).await;
+
+    assert_eq!(app.get(&format!("/v1/accounts/{accid}")).await.status(), StatusCode::NOT_FOUND);
+    let created = app.post("/v1/accounts", &serde_json::json!({"account": accid})).await;
+    assert_eq!(created.status(), StatusCode::OK, "{}", created.text().await.unwrap());
+    assert_eq!(app.get("/no/such/route").await.status(), StatusCode::NOT_FOUND);
+
+    let after = scrape(&app).await;
+    for (what, labels) in [("GET 404", &show[..]), ("POST 200", &create[..])] {
+        let delta = series(&after, "imbridge_http_requests_total", labels)
+            - series(&before, "imbridge_http_requests_total", labels);
+        assert!(delta >= 1.0, "{what} not counted under its route template:\n{after}");
+    }
+    let unmatched = [("route", "unmatched"), ("status", "404")];
+    assert!(series(&after, "imbridge_http_requests_total", &unmatched) >= 1.0, "404 fallback not counted");
+    assert!(!after.contains(&accid), "a concrete path leaked into a label");
+    let delta = series(&after, "imbridge_provider_calls_total", &provider_ok)
+        - series(&before, "imbridge_provider_calls_total", &provider_ok);
+    assert!(delta >= 1.0, "the NetEase create call was not counted:\n{after}");
+    for name in [
+        "imbridge_provider_call_duration_seconds_bucket",
+        "imbridge_http_request_duration_seconds_bucket",
+        "imbridge_outbox_pending",
+        "imbridge_outbox_oldest_pending_age_seconds",
+    ] {
+        assert!(after.lines().any(|l| l.starts_with(name)), "no {name} in:\n{after}");
+    }
+    app.stop().await;
+}

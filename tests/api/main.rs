@@ -3,15 +3,23 @@
 
 #[macro_use]
 mod helpers;
+#[macro_use]
+mod process;
 
 mod accounts;
 mod auth;
 mod callbacks;
 mod chats;
 mod cli;
+mod crash;
+mod faults;
+mod forged;
 mod health;
+mod load;
 mod notifications;
+mod openapi;
 mod sandbox;
+mod shutdown;
 mod startup;
 mod unread;
 mod validation;

@@ -87,17 +87,20 @@ async fn the_binary_serves_in_sandbox_mode_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = closed_port().await;
     let listen = format!("127.0.0.1:{port}");
-    let mut child = imbridge(dir.path(), &[("IMBRIDGE_LISTEN", listen.as_str()), ("IMBRIDGE_LOG_FORMAT", "json")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let vars = [
+        ("IMBRIDGE_LISTEN", listen.as_str()),
+        ("IMBRIDGE_LOG_FORMAT", "json"),
+        ("IMBRIDGE_LOG_FILTER", "info,imbridge_netease=debug"),
+    ];
+    let mut child = imbridge(dir.path(), &vars).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let client = reqwest::Client::new();
     let url = format!("http://{listen}/v1/accounts");
 
     let mut response = None;
     for _ in 0..100 {
-        if let Ok(r) = client.post(&url).json(&json!({"account": "first_buyer"})).send().await {
+        let request =
+            client.post(&url).header("x-request-id", "trace-me-4711").json(&json!({"account": "first_buyer"}));
+        if let Ok(r) = request.send().await {
             response = Some(r);
             break;
         }
@@ -127,4 +130,13 @@ async fn the_binary_serves_in_sandbox_mode_and_stops_on_sigterm() {
     assert!(status.success(), "exit {status}: {stderr}");
     assert!(stderr.contains("SANDBOX MODE"), "sandbox mode is announced: {stderr}");
     assert!(!stderr.contains("imbridge-sandbox-secret"), "no secret in the logs");
+
+    // JSON lines, and the NetEase call made for the request is logged under the caller's request
+    // id next to the RequestId sent to NetEase.
+    let lines: Vec<serde_json::Value> =
+        stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let traced =
+        lines.iter().find(|l| l["span"]["request_id"] == "trace-me-4711" && l["action"] == "user/create.action");
+    let traced = traced.unwrap_or_else(|| panic!("no provider call logged under the request id:\n{stderr}"));
+    assert!(traced["provider_request_id"].as_str().is_some_and(|id| !id.is_empty()), "{traced}");
 }

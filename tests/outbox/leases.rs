@@ -1,14 +1,18 @@
 //! The store's lease rules, driven directly: claims are exclusive, expired leases are reclaimed, and
 //! a worker that lost its lease cannot overwrite the new owner's outcome.
 
-use imbridge::notifications::{now_ms, OutboxStore, Settled};
+use imbridge::notifications::{now_ms, Backlog, OutboxStore, Settled};
 use imbridge::provider::ImProvider;
 use serde_json::json;
 
 use crate::on_both_backends;
 use crate::support::{request, Backend, TestEnv};
 
-on_both_backends!(claims_are_exclusive_until_the_lease_expires, released_items_are_due_at_once);
+on_both_backends!(
+    claims_are_exclusive_until_the_lease_expires,
+    released_items_are_due_at_once,
+    backlog_counts_what_is_not_settled
+);
 
 async fn enqueue_two(env: &TestEnv, store: &OutboxStore, now: i64) {
     for buyer in ["lease_a", "lease_b"] {
@@ -66,5 +70,26 @@ async fn released_items_are_due_at_once(backend: Backend) {
     assert_eq!(store.release_all("worker-1", t0 + 10).await.unwrap(), 2);
     let again = store.claim("worker-2", 10, t0 + 10, 600_000).await.unwrap();
     assert_eq!(again.len(), 2, "released long before the lease would have expired");
+    env.cleanup().await;
+}
+
+/// What the outbox depth and age gauges of /metrics report.
+async fn backlog_counts_what_is_not_settled(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = OutboxStore::new(env.sql.clone());
+    assert_eq!(store.backlog().await.unwrap(), Backlog { pending: 0, oldest_created_ms: None });
+
+    let t0 = now_ms();
+    enqueue_two(&env, &store, t0).await;
+    assert_eq!(store.backlog().await.unwrap(), Backlog { pending: 2, oldest_created_ms: Some(t0) });
+
+    let claimed = store.claim("worker-1", 10, t0, 1_000).await.unwrap();
+    assert_eq!(store.backlog().await.unwrap().pending, 2, "an item being sent is still pending");
+    let delivered = Settled::Delivered { code: 200, desc: None, unregistered: vec![] };
+    assert!(store.settle(&claimed[0], "worker-1", &delivered, t0 + 10).await.unwrap());
+    assert_eq!(store.backlog().await.unwrap().pending, 1);
+    let failed = Settled::Failed { code: Some(414), desc: "refused".into() };
+    assert!(store.settle(&claimed[1], "worker-1", &failed, t0 + 20).await.unwrap());
+    assert_eq!(store.backlog().await.unwrap(), Backlog { pending: 0, oldest_created_ms: None });
     env.cleanup().await;
 }

@@ -29,6 +29,10 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// How long a caller waits for a connection before the store counts as unavailable (503).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a write waits for a lock another process holds on the file, unless
+/// [`EmbeddedMessageStore::open_with`] says otherwise.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The SQLite message store. Cheap to clone (pools inside).
 #[derive(Clone, Debug)]
 pub struct EmbeddedMessageStore {
@@ -42,7 +46,13 @@ impl EmbeddedMessageStore {
     /// `sqlite:file.db`, or `sqlite::memory:` (one private database per call, for tests). Raw bodies
     /// are kept for `raw_retention`.
     pub async fn open(url: &str, raw_retention: Duration) -> Result<Self, StoreError> {
-        let base = SqliteConnectOptions::from_str(url).map_err(internal)?.busy_timeout(Duration::from_secs(10));
+        Self::open_with(url, raw_retention, BUSY_TIMEOUT).await
+    }
+
+    /// [`EmbeddedMessageStore::open`], with how long a write waits for a lock held by another
+    /// process (a backup, an operator's `sqlite3` shell) before it fails as unavailable.
+    pub async fn open_with(url: &str, raw_retention: Duration, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let base = SqliteConnectOptions::from_str(url).map_err(internal)?.busy_timeout(busy_timeout);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let store = if in_memory {
             // Every connection to an in-memory database would be a database of its own (sqlx uses a
@@ -184,9 +194,11 @@ impl MessageStore for EmbeddedMessageStore {
         Ok(peers.iter().map(|peer| (peer.clone(), counts.get(&lower(peer)).copied().unwrap_or(0))).collect())
     }
 
+    /// Ready means able to store callbacks, so the probe takes the write lock (and rolls back): a
+    /// file that is readable but locked by another process counts as unavailable.
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(sql_error)?;
-        Ok(())
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(sql_error)?;
+        tx.rollback().await.map_err(sql_error)
     }
 
     async fn get_message(&self, key: &str) -> Result<Option<Value>, StoreError> {

@@ -1,6 +1,7 @@
 //! The MongoDB message store (production).
 //!
-//! Collections, created with their indexes at start-up:
+//! Collections, created with their indexes at start-up, or when MongoDB is unreachable then, by the
+//! first operation that needs them (see [`MongoMessageStore::start`]):
 //! - `messages`: the provider's message documents plus ours (see the `messages` module); unique
 //!   `msgidServer`; `unread` = {to, from, countsUnread, recalled, msgTimestamp} partial on
 //!   {conversation: "p2p", state: 0}, so it holds only unread one-to-one messages;
@@ -21,6 +22,8 @@
 //! same receiver).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -84,7 +87,25 @@ pub struct MongoMessageStore {
     /// The write concern as a command field, for the `update` commands we run ourselves.
     write_concern: Document,
     raw_retention: Duration,
+    indexes: Arc<IndexSetup>,
 }
+
+/// Whether the collections and indexes exist yet. Writes and the unread query (pinned to the unread
+/// index) make sure of it first: a message inserted before the unique index exists could be stored
+/// twice.
+#[derive(Debug, Default)]
+struct IndexSetup {
+    done: AtomicBool,
+    /// Attempts that finished (and failed, unless `done`).
+    finished: AtomicU64,
+    /// Held while an attempt runs.
+    turn: tokio::sync::Mutex<()>,
+}
+
+/// The collections and indexes are not created yet: the last attempt failed.
+#[derive(Debug, thiserror::Error)]
+#[error("the MongoDB collections and indexes are not created yet (the last attempt failed)")]
+struct IndexesPending;
 
 impl MongoMessageStore {
     /// Connect with the durable default write concern and create collections and indexes.
@@ -92,7 +113,35 @@ impl MongoMessageStore {
         Self::connect_with(uri, MongoStoreOptions::new(database, raw_retention)).await
     }
 
+    /// Connect and create collections and indexes; fails when MongoDB cannot be reached.
     pub async fn connect_with(uri: &str, options: MongoStoreOptions) -> Result<Self, StoreError> {
+        let store = Self::client(uri, options).await?;
+        store.ensure_indexes().await?;
+        Ok(store)
+    }
+
+    /// What the service starts with: like [`MongoMessageStore::connect_with`], but a MongoDB that
+    /// is unreachable now does not stop start-up. The store then answers every operation as
+    /// unavailable (503) until MongoDB is back, and the first operation after that (a callback, an
+    /// unread query, a readiness probe) creates the collections and indexes. Any other failure
+    /// (e.g. an existing index with conflicting options) still fails here.
+    pub async fn start(uri: &str, options: MongoStoreOptions) -> Result<Self, StoreError> {
+        let store = Self::client(uri, options).await?;
+        match store.ensure_indexes().await {
+            Ok(()) => Ok(store),
+            Err(error) if error.is_unavailable() => {
+                tracing::warn!(
+                    error = %error, cause = ?std::error::Error::source(&error),
+                    "MongoDB is unreachable; starting without the message store, which answers 503 until it is back"
+                );
+                Ok(store)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The client and database handle; nothing is sent to MongoDB yet.
+    async fn client(uri: &str, options: MongoStoreOptions) -> Result<Self, StoreError> {
         let mut client_options = ClientOptions::parse(uri).await.map_err(mongo_error)?;
         client_options.server_selection_timeout.get_or_insert(SERVER_SELECTION_TIMEOUT);
         client_options.connect_timeout.get_or_insert(SERVER_SELECTION_TIMEOUT);
@@ -104,14 +153,40 @@ impl MongoMessageStore {
         );
         let write_concern =
             mongodb::bson::to_document(&options.write_concern).map_err(|e| StoreError::Internal(Box::new(e)))?;
-        let store = MongoMessageStore { db, write_concern, raw_retention: options.raw_retention };
-        store.create_indexes().await?;
-        Ok(store)
+        Ok(MongoMessageStore {
+            db,
+            write_concern,
+            raw_retention: options.raw_retention,
+            indexes: Arc::new(IndexSetup::default()),
+        })
     }
 
     /// The database this store writes to (for tests and operations).
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// Create the collections and indexes unless done already. One attempt at a time; callers that
+    /// queued behind an attempt that failed get its failure at once rather than each waiting for a
+    /// server-selection timeout of its own.
+    async fn ensure_indexes(&self) -> Result<(), StoreError> {
+        if self.indexes.done.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let seen = self.indexes.finished.load(Ordering::Acquire);
+        let _turn = self.indexes.turn.lock().await;
+        if self.indexes.done.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if self.indexes.finished.load(Ordering::Acquire) != seen {
+            return Err(StoreError::Unavailable(Box::new(IndexesPending)));
+        }
+        let outcome = self.create_indexes().await;
+        self.indexes.finished.fetch_add(1, Ordering::Release);
+        outcome?;
+        self.indexes.done.store(true, Ordering::Release);
+        tracing::info!(database = self.db.name(), "MongoDB collections and indexes in place");
+        Ok(())
     }
 
     async fn create_indexes(&self) -> Result<(), StoreError> {
@@ -196,10 +271,12 @@ impl MessageStore for MongoMessageStore {
     }
 
     async fn apply(&self, batch: &[Applied]) -> Result<Vec<ApplyOutcome>, StoreError> {
+        self.ensure_indexes().await?;
         apply::apply(self, batch).await
     }
 
     async fn dead_letter(&self, raw: &RawCallback, reason: &str) -> Result<(), StoreError> {
+        self.ensure_indexes().await?;
         let letter = doc! {
             "_id": body_digest(&raw.provider, &raw.body),
             "provider": &raw.provider,
@@ -217,6 +294,7 @@ impl MessageStore for MongoMessageStore {
         wanted.dedup();
         let mut counts: HashMap<String, u64> = HashMap::new();
         if !wanted.is_empty() {
+            self.ensure_indexes().await?;
             // `state` and `recalled` are kept on the messages (apply.rs), so watermark and recalls
             // are already in this one round trip. Pinned to the partial index: a planner may not
             // pick a partial index for `$in` on its own (SecantusDB does not).
@@ -244,7 +322,9 @@ impl MessageStore for MongoMessageStore {
         Ok(peers.iter().map(|peer| (peer.clone(), counts.get(&lower(peer)).copied().unwrap_or(0))).collect())
     }
 
+    /// Ready once the collections and indexes exist (creating them if they do not yet).
     async fn ping(&self) -> Result<(), StoreError> {
+        self.ensure_indexes().await?;
         self.db.run_command(doc! { "ping": 1 }).await.map_err(mongo_error)?;
         Ok(())
     }

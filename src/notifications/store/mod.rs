@@ -294,6 +294,27 @@ impl OutboxStore {
     }
 }
 
+/// What is still waiting to be delivered: for the outbox depth and age gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    /// Delivery items not yet delivered or failed for good.
+    pub pending: i64,
+    /// When the oldest of them was enqueued (unix ms), if any.
+    pub oldest_created_ms: Option<i64>,
+}
+
+impl OutboxStore {
+    /// One indexed query (`status` leads the due index).
+    pub async fn backlog(&self) -> Result<Backlog, sqlx::Error> {
+        let (pending, oldest_created_ms): (i64, Option<i64>) = on_pool!(&self.sql, pool => {
+            sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM notification_deliveries WHERE status = 'pending'")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(Backlog { pending, oldest_created_ms })
+    }
+}
+
 fn json_list(json: Option<&str>) -> Vec<String> {
     json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default()
 }

@@ -68,7 +68,7 @@ pub struct Friend {
 }
 
 #[derive(Deserialize)]
-struct FriendsReply {
+pub(super) struct FriendsReply {
     #[serde(default)]
     friends: Vec<Friend>,
 }

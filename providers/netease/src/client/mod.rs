@@ -14,6 +14,9 @@ pub mod limits;
 pub mod msg;
 pub mod user;
 
+#[cfg(test)]
+mod decode_fuzz;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,7 +116,14 @@ impl NeteaseClient {
         };
         let body = form.encode()?;
         let gate = self.gate(class);
-        let permit = gate.admit().await?;
+        let permit = match gate.admit().await {
+            Ok(permit) => permit,
+            Err(e) => {
+                record_call(action, "blocked_locally", None);
+                return Err(e);
+            }
+        };
+        let started = std::time::Instant::now();
 
         let auth = ApiHeaders::new(&self.inner.app_key, self.inner.app_secret.expose_secret(), sign::now_secs());
         let response = self
@@ -128,20 +138,53 @@ impl NeteaseClient {
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded;charset=utf-8")
             .body(body)
             .send()
-            .await
-            .map_err(transport)?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(transport)?;
+            .await;
+        let answer = match response {
+            Ok(response) => {
+                let status = response.status();
+                response.bytes().await.map(|bytes| (status, bytes))
+            }
+            Err(e) => Err(e),
+        };
         drop(permit);
-        let outcome = decode(status.as_u16(), &bytes);
+        let outcome = match answer {
+            Ok((status, bytes)) => decode(status.as_u16(), &bytes),
+            Err(e) => Err(transport(e)),
+        };
+        record_call(action, &result_label(&outcome), Some(started.elapsed()));
         match &outcome {
-            Ok(_) => tracing::debug!(action, %request_id, "netease call ok"),
-            Err(e) => tracing::debug!(action, %request_id, error = %e, "netease call failed"),
+            Ok(_) => tracing::debug!(action, provider_request_id = %request_id, "netease call ok"),
+            Err(e) => tracing::debug!(action, provider_request_id = %request_id, error = %e, "netease call failed"),
         }
         match outcome {
             Err(NeteaseError::Api { code: codes::FREQUENCY, .. }) => Err(gate.block(codes::FREQUENCY)),
             other => other,
         }
+    }
+}
+
+/// `imbridge_provider_calls_total{provider,endpoint,result}` and, for calls that went out,
+/// `imbridge_provider_call_duration_seconds{provider,endpoint}`.
+fn record_call(action: &'static str, result: &str, took: Option<Duration>) {
+    metrics::counter!("imbridge_provider_calls_total", "provider" => "netease", "endpoint" => action, "result" => result.to_owned())
+        .increment(1);
+    if let Some(took) = took {
+        metrics::histogram!("imbridge_provider_call_duration_seconds", "provider" => "netease", "endpoint" => action)
+            .record(took.as_secs_f64());
+    }
+}
+
+/// The `result` label: NetEase's own `code` when it answered one (`200`, `414`, `416`…), otherwise
+/// what went wrong on the way (`http_503`, `timeout`, `transport`, `decode`).
+fn result_label<R>(outcome: &Result<R, NeteaseError>) -> String {
+    match outcome {
+        Ok(_) => codes::OK.to_string(),
+        Err(NeteaseError::Api { code, .. }) => code.to_string(),
+        Err(NeteaseError::Http { status, .. }) => format!("http_{status}"),
+        Err(NeteaseError::Timeout) => "timeout".to_owned(),
+        Err(NeteaseError::Transport(_)) => "transport".to_owned(),
+        Err(NeteaseError::Decode(_)) => "decode".to_owned(),
+        Err(_) => "other".to_owned(),
     }
 }
 

@@ -157,7 +157,7 @@ pub struct SentMsg {
 }
 
 #[derive(Deserialize)]
-struct DataReply<T> {
+pub(super) struct DataReply<T> {
     data: T,
 }
 

@@ -70,12 +70,12 @@ pub struct UserInfo {
 }
 
 #[derive(Deserialize)]
-struct InfoReply<T> {
+pub(super) struct InfoReply<T> {
     info: T,
 }
 
 #[derive(Deserialize)]
-struct UinfosReply {
+pub(super) struct UinfosReply {
     #[serde(default)]
     uinfos: Vec<UserInfo>,
 }

@@ -1,0 +1,140 @@
+//! The OpenAPI 3 document of the HTTP API, generated from the handlers' `#[utoipa::path]`
+//! annotations and served at `GET /openapi.json`, with a Redoc page rendering it at `GET /docs`.
+//! Neither needs an API key: they describe the API, they do not call it.
+//!
+//! Each feature module describes its own routes (an `ApiDoc` next to its `router()`); this module
+//! merges them and adds what every `/v1` operation shares: the bearer key and the 401/408/500 answers
+//! that come from the layers rather than from the handler.
+
+use axum::body::Bytes;
+use axum::http::header;
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, PathItem, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::error::ErrorBody;
+
+/// The callback path the annotation in `callbacks` names: the default `callbacks.path`.
+const DOCUMENTED_CALLBACK_PATH: &str = "/callbacks/netease";
+
+/// The name of the bearer security scheme in the document.
+const BEARER: &str = "bearer";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "imbridge",
+        description = "The server-side bridge between an e-commerce platform and IM providers (NetEase YunXin first). \
+The backend creates IM accounts, opens buyer–seller chats and sends system notifications through `/v1`; \
+NetEase posts its callbacks to `/callbacks/netease`; order pages ask `/v1/unread` for unread counts.\n\n\
+Every `/v1` route takes and returns JSON and needs `Authorization: Bearer <key>` when `api_keys` is set. \
+Errors are `{\"code\", \"message\"}` plus `field` (the offending input) and, when the provider refused, \
+`provider_code`/`provider_desc`. Bad input changes nothing and calls no provider."
+    ),
+    tags(
+        (name = "accounts", description = "IM accounts of buyers and sellers and the tokens their chat clients log in with"),
+        (name = "chats", description = "Buyer–seller chats and the friendships behind them"),
+        (name = "notifications", description = "Custom system notifications with durable, at-least-once delivery"),
+        (name = "unread", description = "Unread chat message counts for order pages"),
+        (name = "callbacks", description = "NetEase → imbridge (消息抄送); signed by NetEase, no bearer key"),
+        (name = "operations", description = "Liveness, readiness and metrics for operators; no bearer key"),
+    )
+)]
+struct ApiDoc;
+
+#[derive(OpenApi)]
+#[openapi(paths(crate::health::healthz, crate::health::readyz, crate::health::metrics))]
+struct HealthDoc;
+
+/// The whole document, with the callback route at `callback_path` (`callbacks.path`).
+pub fn document(callback_path: &str) -> Document {
+    let mut doc = ApiDoc::openapi()
+        .merge_from(crate::accounts::ApiDoc::openapi())
+        .merge_from(crate::chats::ApiDoc::openapi())
+        .merge_from(crate::notifications::ApiDoc::openapi())
+        .merge_from(crate::unread::ApiDoc::openapi())
+        .merge_from(crate::callbacks::ApiDoc::openapi())
+        .merge_from(HealthDoc::openapi());
+    add_v1_conventions(&mut doc);
+    if callback_path != DOCUMENTED_CALLBACK_PATH {
+        let moved = |path: String| if path == DOCUMENTED_CALLBACK_PATH { callback_path.to_owned() } else { path };
+        let paths = std::mem::take(&mut doc.paths.paths);
+        doc.paths.paths = paths.into_iter().map(|(path, item)| (moved(path), item)).collect();
+    }
+    doc
+}
+
+/// `GET /openapi.json` and `GET /docs`. The document is built once, here.
+pub fn router<S: Clone + Send + Sync + 'static>(callback_path: &str) -> Router<S> {
+    let json = Bytes::from(document(callback_path).to_json().expect("the OpenAPI document serializes"));
+    Router::new()
+        .route("/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], json) }))
+        .route("/docs", get(|| async { Html(DOCS_PAGE) }))
+}
+
+/// Redoc, pinned and checked by its hash, loaded from a CDN by the reader's browser: nothing to
+/// build or vendor here.
+const DOCS_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>imbridge API</title>
+</head>
+<body>
+  <noscript>This page needs JavaScript. The OpenAPI document is at <a href="/openapi.json">/openapi.json</a>.</noscript>
+  <redoc spec-url="/openapi.json"></redoc>
+  <script src="https://cdn.jsdelivr.net/npm/redoc@2.5.4/bundles/redoc.standalone.js"
+    integrity="sha384-w447zOpYfw/1Tv/5AK9NfHTlQIqE3RVR6KY62jCyy9zNDgO64cMwGGP1Fj0zJVf5"
+    crossorigin="anonymous"></script>
+</body>
+</html>
+"#;
+
+/// Every `/v1` operation sits behind the API-key middleware and the request deadline, and any
+/// handler can fail unexpectedly: say so once here instead of in each annotation.
+fn add_v1_conventions(doc: &mut Document) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    let bearer = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .description(Some("`Authorization: Bearer <key>`, one of `api_keys`. Not checked when no keys are configured (loopback-only deployments)."))
+        .build();
+    components.add_security_scheme(BEARER, SecurityScheme::Http(bearer));
+
+    for (_, item) in doc.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/v1/")) {
+        for operation in operations(item) {
+            operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+            let responses = &mut operation.responses.responses;
+            for (status, description) in [
+                ("401", "Missing or wrong API key (`unauthorized`; `WWW-Authenticate: Bearer`)"),
+                ("408", "Not answered within `http.request_timeout_secs` (`timeout`)"),
+                ("500", "An unexpected failure, logged with its cause; the body says only `internal`"),
+            ] {
+                responses.entry(status.to_owned()).or_insert_with(|| error_response(description));
+            }
+        }
+    }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    let content = ContentBuilder::new().schema(Some(Ref::from_schema_name(ErrorBody::name()))).build();
+    ResponseBuilder::new().description(description).content("application/json", content).build().into()
+}
