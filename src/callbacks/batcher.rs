@@ -90,13 +90,23 @@ impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
 async fn run<T, R, W: BatchWriter<T, R>>(writer: Arc<W>, mut rx: mpsc::Receiver<Job<T, R>>, opts: BatchOptions) {
     let max_batch = opts.max_batch.max(1);
     let mut jobs: Vec<Job<T, R>> = Vec::with_capacity(max_batch);
-    while let Some(first) = rx.recv().await {
+    loop {
+        // Items that queued up during the previous write mean the writer is the bottleneck: write
+        // them at once, waiting would only add latency. Only an idle writer waits (up to max_wait)
+        // after the first arrival, for concurrent callers to join its batch.
+        let (first, idle) = match rx.try_recv() {
+            Ok(job) => (job, false),
+            Err(_) => match rx.recv().await {
+                Some(job) => (job, true),
+                None => break,
+            },
+        };
         jobs.push(first);
         let deadline = Instant::now() + opts.max_wait;
         while jobs.len() < max_batch {
-            // Take what is already queued without waiting, then wait up to the deadline for more.
             match rx.try_recv() {
                 Ok(job) => jobs.push(job),
+                Err(_) if !idle => break,
                 Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(job)) => jobs.push(job),
                     _ => break,
@@ -151,6 +161,32 @@ mod tests {
         assert_eq!(total, 200, "every item written exactly once");
         assert!(batches.iter().all(|b| b.len() <= 16), "batches are bounded");
         assert!(batches.len() < 200, "concurrent items were grouped ({} batches)", batches.len());
+    }
+
+    /// Virtual time: the writer takes 20 ms, an idle writer waits up to 50 ms for company.
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_writer_waits_for_company_but_a_busy_one_goes_straight_on() {
+        let writer = Arc::new(Recorder { batches: Mutex::new(vec![]), delay: Duration::from_millis(20) });
+        let opts = BatchOptions { max_batch: 100, max_wait: Duration::from_millis(50), ..Default::default() };
+        let batcher = Batcher::spawn(writer.clone(), opts);
+        let start = Instant::now();
+        let b = batcher.clone();
+        let first = tokio::spawn(async move { (b.submit(1).await, Instant::now()) });
+        // Arrive while the first batch is being written (50 ms wait + 20 ms write).
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let (b2, b3) = (batcher.clone(), batcher.clone());
+        let second = tokio::spawn(async move { (b2.submit(2).await, Instant::now()) });
+        let third = tokio::spawn(async move { (b3.submit(3).await, Instant::now()) });
+
+        let (result, done) = first.await.unwrap();
+        assert_eq!(result, Ok(10));
+        assert_eq!(done - start, Duration::from_millis(70), "the idle writer waited its 50 ms");
+        for handle in [second, third] {
+            let (_, done) = handle.await.unwrap();
+            // Queued during the write: written right after it (70 + 20 ms), not after another wait.
+            assert_eq!(done - start, Duration::from_millis(90));
+        }
+        assert_eq!(*writer.batches.lock().unwrap(), vec![vec![1], vec![2, 3]]);
     }
 
     #[tokio::test]
