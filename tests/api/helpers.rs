@@ -300,13 +300,13 @@ pub struct TestApp {
 }
 
 /// A MongoDB database of one test's own, dropped when this is dropped.
-struct MongoTestDatabase {
-    uri: String,
-    name: String,
+pub struct MongoTestDatabase {
+    pub uri: String,
+    pub name: String,
 }
 
 impl MongoTestDatabase {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let base = std::env::var("IMBRIDGE_TEST_MONGODB_URI").unwrap_or_else(|_| {
             panic!(
                 "IMBRIDGE_TEST_MONGODB_URI is not set: the MongoDB tests need a server, e.g. \

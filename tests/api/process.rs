@@ -23,7 +23,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
-use crate::helpers::{expect_json, Backend, TestDatabase, API_KEY, APP_KEY};
+use crate::helpers::{expect_json, Backend, MongoTestDatabase, TestDatabase, API_KEY, APP_KEY};
 
 /// Where the service keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub struct Service {
     child: Option<Child>,
     /// Incremented on every start; names the log file.
     starts: u32,
-    mongo: Option<MongoDatabase>,
+    mongo: Option<MongoTestDatabase>,
     _sql: TestDatabase,
     dir: TempDir,
 }
@@ -93,7 +93,7 @@ impl Service {
             Databases::External => Backend::MySql,
         };
         let sql = TestDatabase::create(backend, dir.path()).await;
-        let mongo = (databases == Databases::External).then(MongoDatabase::new);
+        let mongo = (databases == Databases::External).then(MongoTestDatabase::new);
 
         let sim_secret = format!("sim-secret-{}", uuid::Uuid::new_v4().simple());
         let sim_config = SimConfig {
@@ -313,41 +313,4 @@ pub fn raise_open_files_limit(wanted: u64) -> u64 {
 pub fn callback_headers(secret: &str, body: &[u8]) -> [(&'static str, String); 4] {
     let signed = CallbackHeaders::sign(secret, body, now_millis());
     [("MD5", signed.md5), ("CurTime", signed.cur_time), ("CheckSum", signed.checksum), ("AppKey", APP_KEY.into())]
-}
-
-/// A MongoDB database of the test's own, dropped when this is dropped.
-struct MongoDatabase {
-    uri: String,
-    name: String,
-}
-
-impl MongoDatabase {
-    fn new() -> Self {
-        let base = std::env::var("IMBRIDGE_TEST_MONGODB_URI").unwrap_or_else(|_| {
-            panic!(
-                "IMBRIDGE_TEST_MONGODB_URI is not set: the MongoDB tests need a server, e.g. \
-                 IMBRIDGE_TEST_MONGODB_URI='mongodb://127.0.0.1:27017/?directConnection=true'"
-            )
-        });
-        let name = format!("imbridge_t_{}", uuid::Uuid::new_v4().simple());
-        let mut url = reqwest::Url::parse(&base).expect("IMBRIDGE_TEST_MONGODB_URI is a URI");
-        url.set_path(&format!("/{name}"));
-        Self { uri: url.to_string(), name }
-    }
-}
-
-impl Drop for MongoDatabase {
-    fn drop(&mut self) {
-        let (uri, name) = (self.uri.clone(), self.name.clone());
-        // Best effort, from a thread with its own runtime (drop may run outside one).
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                if let Ok(client) = mongodb::Client::with_uri_str(&uri).await {
-                    let _ = client.database(&name).drop().await;
-                }
-            });
-        })
-        .join();
-    }
 }
