@@ -38,9 +38,20 @@ pub(super) async fn apply(
 
 /// Rows per multi-row statement. Every row is one statement's worth of work for SQLite either way;
 /// what the chunking saves is the round trip to sqlx's SQLite worker thread per row, which is where
-/// most of the embedded write path's time went (BENCHMARKS.md, "Where the time goes"). 200 rows of
+/// most of the embedded write path's time went (BENCHMARKS.md, "Where the time goes"). 256 rows of
 /// at most 12 parameters stay far below SQLite's 32 766-parameter limit.
-const ROWS_PER_STATEMENT: usize = 200;
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// A chunk's rows, then its last row again up to the next power of two. The repeats conflict with
+/// the row they copy and change nothing (`ON CONFLICT … DO NOTHING`, an `IN` list), and they keep
+/// the number of distinct statements at 9 per table. sqlx caches every prepared statement per
+/// connection, and a statement per row count (1 to 256, with subqueries per row) held tens of
+/// MiB (P4 in BENCHMARKS.md); preparing each one afresh instead cost the raw store about 30 % of
+/// its throughput in one run.
+fn padded<T>(chunk: &[T]) -> impl Iterator<Item = &T> {
+    let last = chunk.last();
+    chunk.iter().chain(std::iter::repeat_n(last, chunk.len().next_power_of_two() - chunk.len()).flatten())
+}
 
 /// `(?, ?, …), (?, ?, …), …`: `rows` groups of `row` (one row's placeholder list, parentheses
 /// included).
@@ -68,10 +79,10 @@ async fn insert_raws(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Resu
         let sql = format!(
             "INSERT INTO raw_callbacks (digest, provider, event_type, body, received_at_ms, expires_at_ms)
              VALUES {} ON CONFLICT (digest) DO NOTHING RETURNING digest",
-            values("(?, ?, ?, ?, ?, ?)", chunk.len())
+            values("(?, ?, ?, ?, ?, ?)", chunk.len().next_power_of_two())
         );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
-        for raw in chunk {
+        for raw in padded(chunk) {
             query = query
                 .bind(&raw.digest)
                 .bind(&raw.provider)
@@ -92,10 +103,10 @@ async fn insert_recalls(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> R
         let sql = format!(
             "INSERT INTO recalls (msg_key, from_acc, to_acc, at_ms) VALUES {}
              ON CONFLICT (msg_key) DO NOTHING RETURNING msg_key",
-            values("(?, ?, ?, ?)", chunk.len())
+            values("(?, ?, ?, ?)", chunk.len().next_power_of_two())
         );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
-        for recall in chunk {
+        for recall in padded(chunk) {
             query = query.bind(&recall.key).bind(&recall.from).bind(&recall.to).bind(recall.at_ms);
         }
         let inserted = query.fetch_all(&mut **tx).await.map_err(sql_error)?;
@@ -104,10 +115,10 @@ async fn insert_recalls(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> R
         // free of any assumption about how the first delivery ended.
         let sql = format!(
             "UPDATE messages SET recalled = 1 WHERE recalled = 0 AND msg_key IN ({})",
-            vec!["?"; chunk.len()].join(", ")
+            vec!["?"; chunk.len().next_power_of_two()].join(", ")
         );
         let mut update = sqlx::query(&sql);
-        for recall in chunk {
+        for recall in padded(chunk) {
             update = update.bind(&recall.key);
         }
         update.execute(&mut **tx).await.map_err(sql_error)?;
@@ -180,10 +191,10 @@ async fn insert_messages(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> 
             "INSERT INTO messages
                  (msg_key, to_acc, from_acc, conversation, counts_unread, sent_at_ms, state, recalled, document)
              VALUES {} ON CONFLICT (msg_key) DO NOTHING RETURNING msg_key",
-            values(ROW, chunk.len())
+            values(ROW, chunk.len().next_power_of_two())
         );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
-        for message in chunk {
+        for message in padded(chunk) {
             query = query
                 .bind(&message.key)
                 .bind(&message.to)
