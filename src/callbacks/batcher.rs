@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
 /// The batch writer: given every item of a batch, returns one result per item, in order.
@@ -26,6 +26,10 @@ pub struct BatchOptions {
     pub max_wait: Duration,
     pub queue_capacity: usize,
     pub enqueue_timeout: Duration,
+    /// Batches being written at once. With 2, the next batch is collected and prepared while the
+    /// previous one commits. Measured slower here on both stores (more, smaller batches: one
+    /// commit each), so the default is 1; see BENCHMARKS.md, P1.
+    pub in_flight: usize,
 }
 
 impl Default for BatchOptions {
@@ -35,6 +39,7 @@ impl Default for BatchOptions {
             max_wait: Duration::from_millis(1),
             queue_capacity: 1024,
             enqueue_timeout: Duration::from_secs(2),
+            in_flight: 1,
         }
     }
 }
@@ -87,13 +92,19 @@ impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
     }
 }
 
-async fn run<T, R, W: BatchWriter<T, R>>(writer: Arc<W>, mut rx: mpsc::Receiver<Job<T, R>>, opts: BatchOptions) {
+async fn run<T: Send + 'static, R: Send + 'static, W: BatchWriter<T, R>>(
+    writer: Arc<W>,
+    mut rx: mpsc::Receiver<Job<T, R>>,
+    opts: BatchOptions,
+) {
     let max_batch = opts.max_batch.max(1);
-    let mut jobs: Vec<Job<T, R>> = Vec::with_capacity(max_batch);
+    let slots = Arc::new(Semaphore::new(opts.in_flight.max(1)));
     loop {
-        // Items that queued up during the previous write mean the writer is the bottleneck: write
-        // them at once, waiting would only add latency. Only an idle writer waits (up to max_wait)
-        // after the first arrival, for concurrent callers to join its batch.
+        // A free write slot first: until then callers wait in the (bounded) queue, not here.
+        let Ok(slot) = slots.clone().acquire_owned().await else { break };
+        // Items that queued up while every slot was writing mean the writer is the bottleneck:
+        // write them at once, waiting would only add latency. Only an idle writer waits (up to
+        // max_wait) after the first arrival, for concurrent callers to join its batch.
         let (first, idle) = match rx.try_recv() {
             Ok(job) => (job, false),
             Err(_) => match rx.recv().await {
@@ -101,6 +112,7 @@ async fn run<T, R, W: BatchWriter<T, R>>(writer: Arc<W>, mut rx: mpsc::Receiver<
                 None => break,
             },
         };
+        let mut jobs = Vec::with_capacity(max_batch);
         jobs.push(first);
         let deadline = Instant::now() + opts.max_wait;
         while jobs.len() < max_batch {
@@ -113,14 +125,19 @@ async fn run<T, R, W: BatchWriter<T, R>>(writer: Arc<W>, mut rx: mpsc::Receiver<
                 },
             }
         }
-        let (items, replies): (Vec<T>, Vec<oneshot::Sender<R>>) = jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
-        metrics::histogram!("imbridge_callback_batch_size").record(items.len() as f64);
-        let results = writer.write(items).await;
-        debug_assert_eq!(results.len(), replies.len());
-        for (reply, result) in replies.into_iter().zip(results) {
-            // The caller may have gone away (client disconnected); the write happened regardless.
-            let _ = reply.send(result);
-        }
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            let (items, replies): (Vec<T>, Vec<oneshot::Sender<R>>) =
+                jobs.into_iter().map(|j| (j.item, j.reply)).unzip();
+            metrics::histogram!("imbridge_callback_batch_size").record(items.len() as f64);
+            let results = writer.write(items).await;
+            drop(slot);
+            debug_assert_eq!(results.len(), replies.len());
+            for (reply, result) in replies.into_iter().zip(results) {
+                // The caller may have gone away (client disconnected); the write happened regardless.
+                let _ = reply.send(result);
+            }
+        });
     }
 }
 
@@ -145,7 +162,8 @@ mod tests {
     #[tokio::test]
     async fn concurrent_submissions_share_batches_and_get_their_own_results() {
         let writer = Arc::new(Recorder { batches: Mutex::new(vec![]), delay: Duration::from_millis(5) });
-        let batcher = Batcher::spawn(writer.clone(), BatchOptions { max_batch: 16, ..Default::default() });
+        let batcher =
+            Batcher::spawn(writer.clone(), BatchOptions { max_batch: 16, in_flight: 2, ..Default::default() });
         let handles: Vec<_> = (0..200u32)
             .map(|i| {
                 let b = batcher.clone();
@@ -163,11 +181,48 @@ mod tests {
         assert!(batches.len() < 200, "concurrent items were grouped ({} batches)", batches.len());
     }
 
+    /// Counts the writes running at once.
+    struct Overlap {
+        running: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+    }
+
+    impl BatchWriter<u32, u32> for Overlap {
+        async fn write(&self, items: Vec<u32>) -> Vec<u32> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.running.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.running.fetch_sub(1, SeqCst);
+            items
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batches_overlap_up_to_in_flight_and_no_further() {
+        for in_flight in [1, 2, 3] {
+            let writer = Arc::new(Overlap { running: Default::default(), most: Default::default() });
+            let opts = BatchOptions { max_batch: 4, in_flight, ..Default::default() };
+            let batcher = Batcher::spawn(writer.clone(), opts);
+            let handles: Vec<_> = (0..100u32)
+                .map(|i| {
+                    let b = batcher.clone();
+                    tokio::spawn(async move { b.submit(i).await })
+                })
+                .collect();
+            for (i, h) in handles.into_iter().enumerate() {
+                assert_eq!(h.await.unwrap(), Ok(i as u32), "every caller gets its own result");
+            }
+            assert_eq!(writer.most.load(std::sync::atomic::Ordering::SeqCst), in_flight);
+        }
+    }
+
     /// Virtual time: the writer takes 20 ms, an idle writer waits up to 50 ms for company.
     #[tokio::test(start_paused = true)]
     async fn an_idle_writer_waits_for_company_but_a_busy_one_goes_straight_on() {
         let writer = Arc::new(Recorder { batches: Mutex::new(vec![]), delay: Duration::from_millis(20) });
-        let opts = BatchOptions { max_batch: 100, max_wait: Duration::from_millis(50), ..Default::default() };
+        let opts =
+            BatchOptions { max_batch: 100, max_wait: Duration::from_millis(50), in_flight: 1, ..Default::default() };
         let batcher = Batcher::spawn(writer.clone(), opts);
         let start = Instant::now();
         let b = batcher.clone();
@@ -197,6 +252,7 @@ mod tests {
             max_wait: Duration::ZERO,
             queue_capacity: 1,
             enqueue_timeout: Duration::from_millis(20),
+            in_flight: 1,
         };
         let batcher = Batcher::spawn(writer, opts);
         // One item is being written, one waits in the queue; the third finds no room.

@@ -136,6 +136,7 @@ pub struct CallbackConfig {
     pub batch_wait_us: u64,
     pub queue_capacity: usize,
     pub enqueue_timeout_ms: u64,
+    pub batches_in_flight: usize,
 }
 
 impl CallbackConfig {
@@ -149,6 +150,7 @@ impl CallbackConfig {
             max_wait: Duration::from_micros(self.batch_wait_us),
             queue_capacity: self.queue_capacity.max(1),
             enqueue_timeout: Duration::from_millis(self.enqueue_timeout_ms),
+            in_flight: self.batches_in_flight.max(1),
         })
     }
 
