@@ -107,8 +107,6 @@ fn validated(state: &AppState, side: &str, party: Party) -> Result<(String, Prof
         (status = 200, description = "Both accounts exist and are friends; the buyer's token", body = ChatOpened),
         (status = 400, description = "Not JSON, or an unknown field (`invalid_json`, `unknown_field`)", body = ErrorBody),
         (status = 409, description = "An account's token kept changing concurrently; retry (`conflict`)", body = ErrorBody),
-        (status = 413, description = "Body over `http.body_limit_bytes` (`payload_too_large`)", body = ErrorBody),
-        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`)", body = ErrorBody),
         (status = 422, description = "A missing or refused value, e.g. `buyer.account`, or the same account on both sides (`invalid_field`)", body = ErrorBody),
         (status = 502, description = "The provider refused, with its code and desc (`provider_rejected`)", body = ErrorBody),
         (status = 503, description = "The provider or the database is unreachable (`provider_unavailable`, `unavailable`)",

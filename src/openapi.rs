@@ -3,8 +3,8 @@
 //! Neither needs an API key: they describe the API, they do not call it.
 //!
 //! Each feature module describes its own routes (an `ApiDoc` next to its `router()`); this module
-//! merges them and adds what every `/v1` operation shares: the bearer key and the 401/408/500 answers
-//! that come from the layers rather than from the handler.
+//! merges them and adds what every `/v1` operation shares: the bearer key, the 401/408/500 answers
+//! that come from the layers, and the 413/415 of the JSON body extractor.
 
 use axum::body::Bytes;
 use axum::http::header;
@@ -94,8 +94,9 @@ const DOCS_PAGE: &str = r#"<!doctype html>
 </html>
 "#;
 
-/// Every `/v1` operation sits behind the API-key middleware and the request deadline, and any
-/// handler can fail unexpectedly: say so once here instead of in each annotation.
+/// Every `/v1` operation sits behind the API-key middleware and the request deadline, any handler
+/// can fail unexpectedly, and every JSON body is read by the same extractor: say so once here
+/// instead of in each annotation.
 fn add_v1_conventions(doc: &mut Document) {
     let components = doc.components.get_or_insert_with(Default::default);
     let bearer = HttpBuilder::new()
@@ -114,6 +115,16 @@ fn add_v1_conventions(doc: &mut Document) {
                 ("500", "An unexpected failure, logged with its cause; the body says only `internal`"),
             ] {
                 responses.entry(status.to_owned()).or_insert_with(|| error_response(description));
+            }
+            // Every JSON body goes through the `ApiJson` extractor; a route with its own limit
+            // documents its own 413.
+            if operation.request_body.is_some() {
+                for (status, description) in [
+                    ("413", "Body over `http.body_limit_bytes` (`payload_too_large`)"),
+                    ("415", "Content-Type is not JSON (`unsupported_media_type`)"),
+                ] {
+                    responses.entry(status.to_owned()).or_insert_with(|| error_response(description));
+                }
             }
         }
     }

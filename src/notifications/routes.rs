@@ -46,7 +46,6 @@ pub struct ApiDoc;
         (status = 400, description = "Not JSON, or an unknown field (`invalid_json`, `unknown_field`)", body = ErrorBody),
         (status = 409, description = "The idempotency key was used with a different body (`conflict`)", body = ErrorBody),
         (status = 413, description = "Body over 8 MiB (`payload_too_large`)", body = ErrorBody),
-        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`)", body = ErrorBody),
         (status = 422, description = "A missing or refused value; nothing is stored (`invalid_field`, `field` names it, e.g. `to[3]`)", body = ErrorBody),
         (status = 503, description = "The database is unreachable (`unavailable`)", body = ErrorBody),
     )

@@ -126,8 +126,6 @@ async fn by_query(
     responses(
         (status = 200, description = "A count per requested peer (and per order)", body = UnreadReply),
         (status = 400, description = "Not JSON, an unknown field, a missing or invalid `accid`, peer or `order_id`, no peers, or more than 1000 (`invalid_json`, `unknown_field`, `invalid_field`; `field` names it)", body = ErrorBody),
-        (status = 413, description = "Body over `http.body_limit_bytes` (`payload_too_large`)", body = ErrorBody),
-        (status = 415, description = "Content-Type is not JSON (`unsupported_media_type`)", body = ErrorBody),
         (status = 422, description = "A value of the wrong type, e.g. `peers` not a list of strings (`invalid_field`)", body = ErrorBody),
         (status = 503, description = "The message store is unreachable (`unavailable`)", body = ErrorBody),
     )

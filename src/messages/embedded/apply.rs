@@ -42,20 +42,26 @@ pub(super) async fn apply(
 /// at most 12 parameters stay far below SQLite's 32 766-parameter limit.
 const ROWS_PER_STATEMENT: usize = 256;
 
-/// A chunk's rows, then its last row again up to the next power of two. The repeats conflict with
-/// the row they copy and change nothing (`ON CONFLICT … DO NOTHING`, an `IN` list), and they keep
-/// the number of distinct statements at 9 per table. sqlx caches every prepared statement per
-/// connection, and a statement per row count (1 to 256, with subqueries per row) held tens of
-/// MiB (P4 in BENCHMARKS.md); preparing each one afresh instead cost the raw store about 30 % of
-/// its throughput in one run.
-fn padded<T>(chunk: &[T]) -> impl Iterator<Item = &T> {
-    let last = chunk.last();
-    chunk.iter().chain(std::iter::repeat_n(last, chunk.len().next_power_of_two() - chunk.len()).flatten())
+/// How many rows a statement for `rows` rows carries: the next power of two. The extra rows repeat
+/// the chunk's last row; they conflict with the row they copy and change nothing (`ON CONFLICT …
+/// DO NOTHING`, an `IN` list), and they keep the number of distinct statements at 9 per table.
+/// sqlx caches every prepared statement per connection, and a statement per row count (1 to 256,
+/// with subqueries per row) held tens of MiB (P4 in BENCHMARKS.md); preparing each one afresh
+/// instead cost the raw store about 30 % of its throughput in one run.
+fn padded_len(rows: usize) -> usize {
+    rows.next_power_of_two()
 }
 
-/// `(?, ?, …), (?, ?, …), …`: `rows` groups of `row` (one row's placeholder list, parentheses
-/// included).
+/// The rows to bind for `chunk`: its own, then its last one again up to [`padded_len`].
+fn padded<T>(chunk: &[T]) -> impl Iterator<Item = &T> {
+    let repeats = padded_len(chunk.len()) - chunk.len();
+    chunk.iter().chain(std::iter::repeat_n(chunk.last(), repeats).flatten())
+}
+
+/// `(?, ?, …), (?, ?, …), …`: one `row` (a row's placeholder list) for each row [`padded`] binds
+/// for a chunk of `rows`.
 fn values(row: &str, rows: usize) -> String {
+    let rows = padded_len(rows);
     let mut sql = String::with_capacity((row.len() + 2) * rows);
     for i in 0..rows {
         if i > 0 {
@@ -79,7 +85,7 @@ async fn insert_raws(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Resu
         let sql = format!(
             "INSERT INTO raw_callbacks (digest, provider, event_type, body, received_at_ms, expires_at_ms)
              VALUES {} ON CONFLICT (digest) DO NOTHING RETURNING digest",
-            values("(?, ?, ?, ?, ?, ?)", chunk.len().next_power_of_two())
+            values("(?, ?, ?, ?, ?, ?)", chunk.len())
         );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
         for raw in padded(chunk) {
@@ -103,7 +109,7 @@ async fn insert_recalls(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> R
         let sql = format!(
             "INSERT INTO recalls (msg_key, from_acc, to_acc, at_ms) VALUES {}
              ON CONFLICT (msg_key) DO NOTHING RETURNING msg_key",
-            values("(?, ?, ?, ?)", chunk.len().next_power_of_two())
+            values("(?, ?, ?, ?)", chunk.len())
         );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
         for recall in padded(chunk) {
@@ -115,7 +121,7 @@ async fn insert_recalls(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> R
         // free of any assumption about how the first delivery ended.
         let sql = format!(
             "UPDATE messages SET recalled = 1 WHERE recalled = 0 AND msg_key IN ({})",
-            vec!["?"; chunk.len().next_power_of_two()].join(", ")
+            values("?", chunk.len())
         );
         let mut update = sqlx::query(&sql);
         for recall in padded(chunk) {
@@ -191,7 +197,7 @@ async fn insert_messages(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> 
             "INSERT INTO messages
                  (msg_key, to_acc, from_acc, conversation, counts_unread, sent_at_ms, state, recalled, document)
              VALUES {} ON CONFLICT (msg_key) DO NOTHING RETURNING msg_key",
-            values(ROW, chunk.len().next_power_of_two())
+            values(ROW, chunk.len())
         );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
         for message in padded(chunk) {
@@ -213,4 +219,23 @@ async fn insert_messages(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> 
         duplicate.extend(duplicates(chunk.iter().map(|m| m.key.as_str()), inserted.into_iter().collect()));
     }
     Ok(duplicate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_gets_a_row_and_the_statement_shapes_stay_few() {
+        let rows: Vec<u32> = (0..ROWS_PER_STATEMENT as u32).collect();
+        let mut shapes = HashSet::new();
+        for n in 1..=rows.len() {
+            let bound: Vec<u32> = padded(&rows[..n]).copied().collect();
+            assert_eq!(bound.len(), values("?", n).matches('?').count(), "{n} rows");
+            assert_eq!(&bound[..n], &rows[..n], "the chunk's own rows first, in order");
+            assert!(bound[n..].iter().all(|&r| r == rows[n - 1]), "only the last row repeats");
+            shapes.insert(values("?", n));
+        }
+        assert_eq!(shapes.len(), 9, "1, 2, 4, … 256 rows");
+    }
 }
