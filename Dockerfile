@@ -6,6 +6,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY providers providers
 COPY src src
+COPY bench bench
+COPY assets assets
 COPY migrations migrations
 COPY config config
 RUN cargo build --release --locked --bin imbridge && strip target/release/imbridge

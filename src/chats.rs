@@ -148,7 +148,8 @@ async fn open_chat(
     responses(
         (status = 200, description = "The two accounts are no longer friends", body = FriendshipEnded),
         (status = 400, description = "Malformed path (`invalid_request`)", body = ErrorBody),
-        (status = 422, description = "Not a valid accid (`invalid_field`, `field` is `accid` or `faccid`)", body = ErrorBody),
+        (status = 404, description = "An account imbridge has not registered (`not_found`); the provider is not called", body = ErrorBody),
+        (status = 422, description = "Not a valid accid, or the same account twice (`invalid_field`, `field` is `accid` or `faccid`)", body = ErrorBody),
         (status = 501, description = "The provider has no server-side friendships (`not_supported`; never with NetEase)", body = ErrorBody),
         (status = 502, description = "The provider refused, with its code and desc (`provider_rejected`)", body = ErrorBody),
         (status = 503, description = "The provider is unreachable (`provider_unavailable`)",
@@ -162,9 +163,15 @@ async fn unfriend(
     let provider = &state.provider;
     let accid = canonical_accid(provider.as_ref(), "accid", &accid)?;
     let faccid = canonical_accid(provider.as_ref(), "faccid", &faccid)?;
+    if accid == faccid {
+        return Err(AppError::invalid("faccid", "an account cannot be its own friend"));
+    }
     if !provider.supports_friendship() {
         return Err(AppError::ProviderUnsupported("friendship"));
     }
+    // Only accounts this bridge registered: anything else would be a provider round trip to learn
+    // what the database already says.
+    tokio::try_join!(state.accounts.registered(&accid), state.accounts.registered(&faccid))?;
     provider.delete_friend(&accid, &faccid, &new_request_id()).await?;
     Ok(Json(FriendshipEnded { accid, faccid, friends: false }))
 }

@@ -73,23 +73,50 @@ pub fn router<S: Clone + Send + Sync + 'static>(callback_path: &str) -> Router<S
     Router::new()
         .route("/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], json) }))
         .route("/docs", get(|| async { Html(DOCS_PAGE) }))
+        .route(
+            "/docs/redoc.standalone.js",
+            get(|| async {
+                let headers = [
+                    (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                    (header::CACHE_CONTROL, "public, max-age=86400"),
+                ];
+                (headers, REDOC_JS)
+            }),
+        )
 }
 
-/// Redoc, pinned and checked by its hash, loaded from a CDN by the reader's browser: nothing to
-/// build or vendor here.
+/// Redoc 2.5.4 (MIT), vendored from the npm registry and embedded: the page works without internet
+/// access (assets/redoc/README.md says where it comes from and how to upgrade it).
+const REDOC_JS: &[u8] = include_bytes!("../assets/redoc/redoc.standalone.js");
+
+/// Until Redoc replaces it, the container shows where the document is; if the script cannot run at
+/// all, it says so instead of leaving a blank page.
 const DOCS_PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>imbridge API</title>
+  <style>#fallback { font: 16px/1.5 system-ui, sans-serif; max-width: 40em; margin: 3em auto; padding: 0 1em; }</style>
 </head>
 <body>
-  <noscript>This page needs JavaScript. The OpenAPI document is at <a href="/openapi.json">/openapi.json</a>.</noscript>
-  <redoc spec-url="/openapi.json"></redoc>
-  <script src="https://cdn.jsdelivr.net/npm/redoc@2.5.4/bundles/redoc.standalone.js"
-    integrity="sha384-w447zOpYfw/1Tv/5AK9NfHTlQIqE3RVR6KY62jCyy9zNDgO64cMwGGP1Fj0zJVf5"
-    crossorigin="anonymous"></script>
+  <div id="redoc">
+    <div id="fallback">
+      <h1>imbridge API</h1>
+      <p id="status">Loading the API reference&hellip;</p>
+      <p>The OpenAPI 3 document is at <a href="/openapi.json">/openapi.json</a>.</p>
+      <noscript><p>This page needs JavaScript to render it.</p></noscript>
+    </div>
+  </div>
+  <script src="/docs/redoc.standalone.js"></script>
+  <script>
+    if (window.Redoc) {
+      Redoc.init("/openapi.json", { hideDownloadButton: false }, document.getElementById("redoc"));
+    } else {
+      document.getElementById("status").textContent =
+        "The page's script (/docs/redoc.standalone.js) could not be loaded, so the reference cannot be rendered here.";
+    }
+  </script>
 </body>
 </html>
 "#;
@@ -148,4 +175,19 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi:
 fn error_response(description: &str) -> RefOr<Response> {
     let content = ContentBuilder::new().schema(Some(Ref::from_schema_name(ErrorBody::name()))).build();
     ResponseBuilder::new().description(description).content("application/json", content).build().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    /// The embedded Redoc is byte for byte the published `redoc@2.5.4` bundle (its SHA-384 is the
+    /// subresource-integrity hash jsDelivr serves; both are in assets/redoc/README.md).
+    #[test]
+    fn the_embedded_redoc_is_the_pinned_release() {
+        assert_eq!(
+            hex::encode(Sha256::digest(super::REDOC_JS)),
+            "dcaf76612bc4a3fbcc923a8966dee2f6146a5f32e5ce1b6f02dd60cbbf89500b"
+        );
+    }
 }

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use imbridge_provider::{CallbackRequest, ImProvider};
+use imbridge_provider::{CallbackRequest, Event, ImProvider, ParsedCallback};
 use utoipa::OpenApi;
 
 use super::batcher::{BatchOptions, BatchWriter, Batcher};
@@ -120,6 +120,7 @@ impl Ingest {
             Ok(parsed) => parsed,
             Err(err) => return self.dead_letter(body, received_at, &err.0).await,
         };
+        let label = event_label(&parsed);
         let event_type = parsed.event_type.clone();
         let applied = Applied {
             raw: RawCallback { provider: provider.to_owned(), event_type: event_type.clone(), body, received_at },
@@ -140,13 +141,13 @@ impl Ingest {
         };
         match result {
             Ok(outcome) => {
-                let label = if outcome.duplicates > 0 && outcome.applied == 0 { "duplicate" } else { "stored" };
-                metrics::counter!("imbridge_callbacks_total", "event_type" => event_type, "outcome" => label)
+                let outcome = if outcome.duplicates > 0 && outcome.applied == 0 { "duplicate" } else { "stored" };
+                metrics::counter!("imbridge_callbacks_total", "event_type" => label, "outcome" => outcome)
                     .increment(1);
                 self.ack()
             }
             Err(failure) => {
-                metrics::counter!("imbridge_callbacks_total", "event_type" => event_type, "outcome" => "store_unavailable")
+                metrics::counter!("imbridge_callbacks_total", "event_type" => label, "outcome" => "store_unavailable")
                     .increment(1);
                 store_failure_response(failure)
             }
@@ -173,6 +174,18 @@ impl Ingest {
     fn ack(&self) -> Response {
         let ack = self.provider.callback_ack();
         ([(header::CONTENT_TYPE, ack.content_type)], ack.body).into_response()
+    }
+}
+
+/// The `event_type` label: the provider's event type when the parser understood it (a fixed few),
+/// `other` for any type it stores raw only, so a signed body cannot mint new label values.
+fn event_label(parsed: &ParsedCallback) -> String {
+    if parsed.events.iter().any(|event| !matches!(event, Event::Other)) {
+        parsed.event_type.clone()
+    } else if parsed.events.is_empty() && parsed.event_type.is_empty() {
+        String::new()
+    } else {
+        "other".to_owned()
     }
 }
 

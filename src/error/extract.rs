@@ -2,8 +2,9 @@
 //! field}` body as every other error (axum's own rejections answer plain text).
 
 use axum::body::Bytes;
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -70,26 +71,26 @@ fn classify(path: &str, err: &serde_json::Error) -> AppError {
             message: format!("request body is not valid JSON: {message}"),
             field: None,
         },
-        Category::Data => {
-            // serde names a missing field in its message, and the path is then its parent; for an
-            // unknown field the path already ends with it.
-            let named = backticked(&message).filter(|_| message.starts_with("missing field"));
-            let field = match (path, named) {
-                (".", Some(name)) => name.to_owned(),
-                (parent, Some(name)) => format!("{parent}.{name}"),
-                (".", None) => "(body)".to_owned(),
-                (path, None) => path.to_owned(),
-            };
-            if message.starts_with("unknown field") {
-                AppError::BadRequest {
-                    code: "unknown_field",
-                    message: format!("{field}: {message}"),
-                    field: Some(field),
-                }
-            } else {
-                AppError::Invalid { field, message }
-            }
-        }
+        Category::Data => classify_data(path, &message),
+    }
+}
+
+/// A well-formed request whose content does not fit: an unknown field is 400 `unknown_field`
+/// (the request is not this route's), anything else 422 `invalid_field`.
+fn classify_data(path: &str, message: &str) -> AppError {
+    // serde names a missing field in its message, and the path is then its parent; for an
+    // unknown field the path already ends with it.
+    let named = backticked(message).filter(|_| message.starts_with("missing field"));
+    let field = match (path, named) {
+        (".", Some(name)) => name.to_owned(),
+        (parent, Some(name)) => format!("{parent}.{name}"),
+        (".", None) => "(body)".to_owned(),
+        (path, None) => path.to_owned(),
+    };
+    if message.starts_with("unknown field") {
+        AppError::BadRequest { code: "unknown_field", message: format!("{field}: {message}"), field: Some(field) }
+    } else {
+        AppError::Invalid { field, message: message.to_owned() }
     }
 }
 
@@ -111,16 +112,25 @@ impl From<PathRejection> for AppError {
     }
 }
 
-/// A query string; a rejection becomes a 400 `invalid_query` naming the field when serde does.
-#[derive(Debug, Clone, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(AppError))]
+/// A query string, with the same rule as a JSON body: an unknown parameter → 400 `unknown_field`;
+/// a missing one or a value of the wrong type → 422 `invalid_field`, `field` naming it.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ApiQuery<T>(pub T);
 
-impl From<QueryRejection> for AppError {
-    fn from(rejection: QueryRejection) -> Self {
-        let message = rejection.body_text();
-        let field = backticked(&message).map(str::to_owned);
-        AppError::BadRequest { code: "invalid_query", message, field }
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|err| {
+            let path = err.path().to_string();
+            classify_data(&path, &err.into_inner().to_string())
+        })
     }
 }
 

@@ -16,7 +16,8 @@ pub use extract::{ApiJson, ApiPath, ApiQuery};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The request could not be read: not JSON, an unknown field, a malformed query (400).
+    /// The request cannot be read as the route's input: not JSON, an unknown field or query
+    /// parameter, a malformed path (400).
     #[error("{message}")]
     BadRequest { code: &'static str, message: String, field: Option<String> },
     /// Well-formed input with a value we refuse: wrong type, missing, too long, bad accid (422).
@@ -53,10 +54,11 @@ pub enum AppError {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(example = json!({"code": "invalid_field", "message": "account: at most 32 characters", "field": "account"}))]
 pub struct ErrorBody {
-    /// Stable and machine-readable: `invalid_json`, `unknown_field`, `invalid_request`, `invalid_query`,
-    /// `invalid_field`, `unauthorized`, `not_found`, `conflict`, `payload_too_large`,
-    /// `unsupported_media_type`, `timeout`, `provider_rejected`, `not_supported`,
-    /// `provider_unavailable`, `unavailable`, `internal`.
+    /// Stable and machine-readable: `invalid_json`, `unknown_field`, `invalid_request` (400: the
+    /// request cannot be read as the route's input), `invalid_field` (422: a value is refused),
+    /// `unauthorized`, `not_found`, `method_not_allowed`, `timeout`, `conflict`, `payload_too_large`,
+    /// `unsupported_media_type`, `provider_rejected`, `not_supported`, `provider_unavailable`,
+    /// `unavailable`, `internal`.
     #[schema(value_type = String, example = "not_found")]
     pub code: &'static str,
     /// For people; may change between versions.

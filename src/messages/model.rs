@@ -36,8 +36,11 @@ fn conversation_label(conversation: Conversation) -> &'static str {
     }
 }
 
+/// Accids are compared in ASCII lowercase, the one rule the parsers and the API's accid validation
+/// use too. Unicode lowercasing would fold a different account into a valid one (the Kelvin sign
+/// `\u{212A}` lowercases to `k`), so anything outside ASCII is kept exactly as sent.
 pub(crate) fn lower(accid: &str) -> String {
-    accid.to_lowercase()
+    accid.to_ascii_lowercase()
 }
 
 pub(crate) fn millis(at: SystemTime) -> i64 {

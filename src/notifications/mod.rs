@@ -27,7 +27,7 @@ pub use model::{Message, NewNotification, NotificationStatus, Outcome};
 pub use request::NotificationRequest;
 pub use routes::{router, ApiDoc};
 pub use store::{Backlog, ClaimedItem, Enqueued, OutboxStore, Settled};
-pub use view::{Accepted, DeliveryView, NotificationView, RecipientOutcome};
+pub use view::{Accepted, DeliveryView, NotificationView, OutcomeCounts, RecipientOutcome};
 pub use worker::{now_ms, WorkerHandle};
 
 use crate::db::Sql;
@@ -104,9 +104,14 @@ impl Outbox {
         }
     }
 
-    /// A notification's delivery state, `None` when the id is unknown.
+    /// A notification's delivery state with every outcome, `None` when the id is unknown.
     pub async fn get(&self, id: &str) -> Result<Option<NotificationView>, sqlx::Error> {
         Ok(self.store.get(id).await?.map(NotificationView::from))
+    }
+
+    /// A notification's delivery state with the outcomes of recipients `offset..offset + limit`.
+    pub async fn get_page(&self, id: &str, offset: usize, limit: usize) -> Result<Option<NotificationView>, sqlx::Error> {
+        Ok(self.store.get(id).await?.map(|n| NotificationView::page(n, offset, limit)))
     }
 
     /// Start this instance's delivery worker, unless `outbox.worker` is off. It stops gracefully

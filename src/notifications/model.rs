@@ -3,6 +3,7 @@
 
 use imbridge_provider::{Notification, Target};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The message of a notification, without its recipients: what every provider call of it carries.
@@ -47,13 +48,29 @@ pub struct NewNotification {
 impl NewNotification {
     /// Hex SHA-256 of the canonical form of what the caller asked for (message and recipients, not
     /// the idempotency key): two requests with one key are "the same" exactly when this matches.
+    /// Recipients count as a set (sorted; they are already de-duplicated) and `attach` and `payload`
+    /// as JSON with every object's keys sorted, so order never turns a retry into a conflict. What
+    /// is sent is what the caller wrote.
     pub fn body_hash(&self) -> String {
         #[derive(Serialize)]
         struct Canonical<'a> {
             message: &'a Message,
             target: &'a Target,
         }
-        let json = serde_json::to_vec(&Canonical { message: &self.message, target: &self.target })
+        let message = Message {
+            attach: canonical_json(&self.message.attach),
+            payload: self.message.payload.as_deref().map(canonical_json),
+            ..self.message.clone()
+        };
+        let target = match &self.target {
+            Target::Users(accids) => {
+                let mut sorted = accids.clone();
+                sorted.sort_unstable();
+                Target::Users(sorted)
+            }
+            team => team.clone(),
+        };
+        let json = serde_json::to_vec(&Canonical { message: &message, target: &target })
             .expect("plain structs always serialize");
         hex::encode(Sha256::digest(json))
     }
@@ -71,6 +88,27 @@ impl NewNotification {
             Target::Users(accids) => accids.chunks(max_batch.max(1)).map(|c| Target::Users(c.to_vec())).collect(),
             Target::Team(tid) => vec![Target::Team(tid.clone())],
         }
+    }
+}
+
+/// `text` as JSON with the keys of every object sorted, when it is JSON; otherwise as it is.
+fn canonical_json(text: &str) -> String {
+    fn sort(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                map.sort_keys();
+                map.values_mut().for_each(sort);
+            }
+            Value::Array(items) => items.iter_mut().for_each(sort),
+            _ => {}
+        }
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(mut value) => {
+            sort(&mut value);
+            value.to_string()
+        }
+        Err(_) => text.to_owned(),
     }
 }
 

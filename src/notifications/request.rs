@@ -22,7 +22,7 @@ pub struct NotificationRequest {
     /// The sending account.
     pub from: String,
     /// Recipient accounts; exactly one of `to` and `team`. Lowercased and de-duplicated; at most
-    /// `outbox.max_recipients` (default 100 000).
+    /// `outbox.max_recipients` (default 100 000) entries.
     pub to: Option<Vec<String>>,
     /// A team id; exactly one of `to` and `team`.
     pub team: Option<String>,
@@ -108,6 +108,10 @@ impl NotificationRequest {
 }
 
 fn recipients(provider: &dyn ImProvider, to: &[String], max: usize) -> Result<Vec<String>, InvalidField> {
+    // Bounded before any per-entry work: an 8 MiB body holds several hundred thousand entries.
+    if to.len() > max {
+        return Err(InvalidField::new("to", format!("at most {max} recipients")));
+    }
     let mut seen = HashSet::with_capacity(to.len());
     let mut accids = Vec::with_capacity(to.len());
     for (i, raw) in to.iter().enumerate() {

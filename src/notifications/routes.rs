@@ -4,13 +4,14 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use utoipa::OpenApi;
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
 
 use super::request::NotificationRequest;
 use super::view::{Accepted, NotificationView};
 use super::SubmitError;
 use crate::app::AppState;
-use crate::error::{ApiJson, ApiPath, AppError, ErrorBody};
+use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
 
 /// The body limit of `POST /v1/notifications`, above the API's general one: a notification may name
 /// up to `outbox.max_recipients` (default 100 000) accids of up to 32 characters, about 3.5 MB.
@@ -63,23 +64,56 @@ async fn submit(
     }
 }
 
-/// A notification's delivery state, per recipient and per provider call.
+/// The most outcomes one page of `GET /v1/notifications/{id}` carries (and its default).
+pub const PAGE_MAX: usize = 1000;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct PageQuery {
+    /// Outcomes per page, 1 to 1000 (default 1000).
+    limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A notification's delivery state: the summary, and per-recipient outcomes a page at a time.
+///
+/// Every page carries the summary (status, `counts` per outcome over all recipients, attempts,
+/// the last provider answer); `outcomes` lists up to `limit` recipients in the order they were
+/// given, with `unregistered` and `deliveries` for those recipients; `next_cursor` fetches the
+/// next page.
 #[utoipa::path(
     get,
     path = "/v1/notifications/{id}",
     operation_id = "get_notification",
     tag = "notifications",
-    params(("id" = String, Path, description = "The id `POST /v1/notifications` answered")),
+    params(("id" = String, Path, description = "The id `POST /v1/notifications` answered"), PageQuery),
     responses(
         (status = 200, description = "The notification", body = NotificationView),
-        (status = 400, description = "Malformed path (`invalid_request`)", body = ErrorBody),
+        (status = 400, description = "Malformed path, or an unknown query parameter (`invalid_request`, `unknown_field`)", body = ErrorBody),
         (status = 404, description = "No notification with this id (`not_found`)", body = ErrorBody),
+        (status = 422, description = "`limit` outside 1..=1000, or a `cursor` this API did not give (`invalid_field`)", body = ErrorBody),
         (status = 503, description = "The database is unreachable (`unavailable`)", body = ErrorBody),
     )
 )]
 async fn status(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<NotificationView>, AppError> {
-    state.outbox.get(&id).await?.map(Json).ok_or_else(|| AppError::NotFound(format!("no notification {id}")))
+    let limit = page.limit.unwrap_or(PAGE_MAX);
+    if !(1..=PAGE_MAX).contains(&limit) {
+        return Err(AppError::invalid("limit", format!("1 to {PAGE_MAX}")));
+    }
+    let offset = match page.cursor.as_deref() {
+        None => 0,
+        Some(cursor) => cursor
+            .parse::<usize>()
+            .ok()
+            .filter(|&at| at > 0 && cursor == at.to_string())
+            .ok_or_else(|| AppError::invalid("cursor", "not a cursor this API gave"))?,
+    };
+    let found = state.outbox.get_page(&id, offset, limit).await?;
+    found.map(Json).ok_or_else(|| AppError::NotFound(format!("no notification {id}")))
 }

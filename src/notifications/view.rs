@@ -19,7 +19,7 @@ pub struct Accepted {
     pub recipients: u64,
 }
 
-/// `GET /v1/notifications/{id}`.
+/// `GET /v1/notifications/{id}`: the summary, and one page of per-recipient outcomes.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NotificationView {
     pub id: String,
@@ -35,12 +35,39 @@ pub struct NotificationView {
     /// The provider's most recent answer (code and description) over all deliveries.
     pub last_code: Option<i64>,
     pub last_desc: Option<String>,
-    /// Accounts the provider does not know; they got nothing.
+    /// Recipients per outcome over the whole notification (every page carries it).
+    pub counts: OutcomeCounts,
+    /// The accounts on this page that the provider does not know; they got nothing.
     pub unregistered: Vec<String>,
-    /// One entry per recipient (or one for the team).
+    /// One entry per recipient (or one for the team), in the order they were given: this page.
     pub outcomes: Vec<RecipientOutcome>,
-    /// One entry per provider call.
+    /// The provider calls that carried this page's recipients.
     pub deliveries: Vec<DeliveryView>,
+    /// Pass it as `cursor` for the next page of `outcomes`; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// How many recipients have each outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct OutcomeCounts {
+    pub queued: i64,
+    pub sending: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    pub unregistered: i64,
+}
+
+impl OutcomeCounts {
+    fn add(&mut self, outcome: Outcome, n: i64) {
+        let slot = match outcome {
+            Outcome::Queued => &mut self.queued,
+            Outcome::Sending => &mut self.sending,
+            Outcome::Delivered => &mut self.delivered,
+            Outcome::Failed => &mut self.failed,
+            Outcome::Unregistered => &mut self.unregistered,
+        };
+        *slot += n;
+    }
 }
 
 /// How one recipient (or the team) fared.
@@ -73,35 +100,63 @@ pub struct DeliveryView {
 }
 
 impl From<StoredNotification> for NotificationView {
+    /// Every outcome on one page (the outbox's own callers and tests).
     fn from(n: StoredNotification) -> Self {
+        NotificationView::page(n, 0, usize::MAX)
+    }
+}
+
+impl NotificationView {
+    /// The summary, and the outcomes of recipients `offset..offset + limit` (in the order they were
+    /// given). Only the delivery items overlapping that range have their recipient lists read, so
+    /// the cost of a page does not grow with the notification.
+    pub fn page(n: StoredNotification, offset: usize, limit: usize) -> Self {
         let status = n.status();
         let latest =
             n.items.iter().filter(|i| i.last_code.is_some() || i.last_desc.is_some()).max_by_key(|i| i.updated_at);
+        let mut counts = OutcomeCounts::default();
         let mut unregistered = Vec::new();
-        let mut outcomes = Vec::with_capacity(n.recipient_count.max(0) as usize);
-        let mut deliveries = Vec::with_capacity(n.items.len());
+        let mut outcomes = Vec::new();
+        let mut deliveries = Vec::new();
+        let end = offset.saturating_add(limit);
+        // Position of the item's first recipient in the whole list.
+        let mut start = 0usize;
         for item in &n.items {
             let outcome = Outcome::of_item(item.status(), item.attempts);
-            let item_unregistered = item.unregistered_list();
-            let unknown: HashSet<&str> = item_unregistered.iter().map(String::as_str).collect();
-            let entry = |accid: Option<String>, team: Option<String>, outcome| RecipientOutcome {
-                accid,
-                team,
-                outcome,
-                attempts: item.attempts,
-                last_code: item.last_code,
-                last_desc: item.last_desc.clone(),
-            };
-            match &item.team {
-                Some(tid) => outcomes.push(entry(None, Some(tid.clone()), outcome)),
-                None => outcomes.extend(item.recipient_list().into_iter().map(|accid| {
-                    let o = if unknown.contains(accid.as_str()) { Outcome::Unregistered } else { outcome };
-                    entry(Some(accid), None, o)
-                })),
+            let size = usize::try_from(item.recipient_count.max(0)).unwrap_or(0);
+            counts.add(Outcome::Unregistered, item.unregistered_count);
+            counts.add(outcome, item.recipient_count - item.unregistered_count);
+            let (from, to) = (offset.max(start), end.min(start + size));
+            if from < to {
+                let item_unregistered = item.unregistered_list();
+                let unknown: HashSet<&str> = item_unregistered.iter().map(String::as_str).collect();
+                let entry = |accid: Option<String>, team: Option<String>, outcome| RecipientOutcome {
+                    accid,
+                    team,
+                    outcome,
+                    attempts: item.attempts,
+                    last_code: item.last_code,
+                    last_desc: item.last_desc.clone(),
+                };
+                match &item.team {
+                    Some(tid) => outcomes.push(entry(None, Some(tid.clone()), outcome)),
+                    None => {
+                        for accid in item.recipient_list().into_iter().skip(from - start).take(to - from) {
+                            let o = if unknown.contains(accid.as_str()) {
+                                unregistered.push(accid.clone());
+                                Outcome::Unregistered
+                            } else {
+                                outcome
+                            };
+                            outcomes.push(entry(Some(accid), None, o));
+                        }
+                    }
+                }
+                deliveries.push(delivery(item, outcome, item_unregistered.clone()));
             }
-            deliveries.push(delivery(item, outcome, item_unregistered.clone()));
-            unregistered.extend(item_unregistered);
+            start += size;
         }
+        let next_cursor = (end < start).then(|| end.to_string());
         NotificationView {
             id: n.id,
             status,
@@ -112,9 +167,11 @@ impl From<StoredNotification> for NotificationView {
             attempts: n.items.iter().map(|i| i.attempts).sum(),
             last_code: latest.and_then(|i| i.last_code),
             last_desc: latest.and_then(|i| i.last_desc.clone()),
+            counts,
             unregistered,
             outcomes,
             deliveries,
+            next_cursor,
         }
     }
 }

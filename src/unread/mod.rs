@@ -3,7 +3,7 @@
 //! `GET /v1/unread?accid=buyer_01&peers=shop_1,shop_2` and `POST /v1/unread` with `peers` and/or
 //! `orders`. One store query per request, whatever the number of peers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,10 +54,12 @@ struct UnreadBody {
     /// The reader (required).
     #[schema(required = true, value_type = String)]
     accid: Option<String>,
-    /// Peers to count; `peers` and `orders` together name at least one and at most 1000 distinct.
+    /// Peers to count (at most 1000 entries); `peers` and `orders` together name at least one and at
+    /// most 1000 distinct.
     #[serde(default)]
     peers: Vec<String>,
-    /// Orders and the peer of each; the answer adds a count per order.
+    /// Orders and the peer of each (at most 1000, each `order_id` once); the answer adds a count per
+    /// order.
     #[serde(default)]
     orders: Vec<OrderPeer>,
 }
@@ -97,7 +99,8 @@ pub struct UnreadReply {
     responses(
         (status = 200, description = "A count per requested peer", body = UnreadReply,
             example = json!({"accid": "buyer_01", "unread": {"shop_1": 1, "shop_2": 0}, "total": 1})),
-        (status = 400, description = "A missing or invalid `accid` or peer, more than 1000 peers, or an unknown query parameter (`invalid_field`, `invalid_query`; `field` names it)", body = ErrorBody),
+        (status = 400, description = "An unknown query parameter (`unknown_field`, `field` names it)", body = ErrorBody),
+        (status = 422, description = "A missing or invalid `accid` or peer, or more than 1000 peers (`invalid_field`, `field` names it)", body = ErrorBody),
         (status = 503, description = "The message store is unreachable (`unavailable`)", body = ErrorBody),
     )
 )]
@@ -125,8 +128,8 @@ async fn by_query(
     request_body = UnreadBody,
     responses(
         (status = 200, description = "A count per requested peer (and per order)", body = UnreadReply),
-        (status = 400, description = "Not JSON, an unknown field, a missing or invalid `accid`, peer or `order_id`, no peers, or more than 1000 (`invalid_json`, `unknown_field`, `invalid_field`; `field` names it)", body = ErrorBody),
-        (status = 422, description = "A value of the wrong type, e.g. `peers` not a list of strings (`invalid_field`)", body = ErrorBody),
+        (status = 400, description = "Not JSON, or an unknown field (`invalid_json`, `unknown_field`)", body = ErrorBody),
+        (status = 422, description = "A missing, invalid or mistyped `accid`, peer or `order_id`, a duplicate `order_id`, no peers, or more than 1000 entries or distinct peers (`invalid_field`; `field` names it, e.g. `orders[3].order_id`)", body = ErrorBody),
         (status = 503, description = "The message store is unreachable (`unavailable`)", body = ErrorBody),
     )
 )]
@@ -141,7 +144,7 @@ async fn by_body(
 }
 
 fn bad(field: &str, message: impl Into<String>) -> AppError {
-    AppError::BadRequest { code: "invalid_field", message: message.into(), field: Some(field.to_owned()) }
+    AppError::invalid(field, message)
 }
 
 async fn answer(
@@ -150,35 +153,49 @@ async fn answer(
     peers: Vec<String>,
     orders: Vec<OrderPeer>,
 ) -> Result<UnreadReply, AppError> {
+    // Bounds first, before any per-entry work: a body within the size limit can carry tens of
+    // thousands of entries.
+    if peers.len() > MAX_PEERS {
+        return Err(bad("peers", format!("at most {MAX_PEERS} entries per request")));
+    }
+    if orders.len() > MAX_PEERS {
+        return Err(bad("orders", format!("at most {MAX_PEERS} entries per request")));
+    }
     let accid = match accid.as_deref() {
         None | Some("") => return Err(bad("accid", "required")),
         Some(a) => state.provider.normalize_account(a).map_err(|e| bad("accid", e.reason))?,
     };
-    // Requested spelling → canonical accid, for peers and for each order's peer.
-    let mut canonical: HashMap<String, String> = HashMap::new();
-    let mut wanted: Vec<String> = Vec::new();
-    let mut add = |field: String, peer: &str| -> Result<(), AppError> {
-        if canonical.contains_key(peer) {
-            return Ok(());
-        }
-        let norm = state.provider.normalize_account(peer).map_err(|e| bad(&field, e.reason))?;
-        if !wanted.contains(&norm) {
-            wanted.push(norm.clone());
-        }
-        canonical.insert(peer.to_owned(), norm);
-        Ok(())
-    };
-    for (i, peer) in peers.iter().enumerate() {
-        add(format!("peers[{i}]"), peer)?;
-    }
+    let mut order_ids: HashMap<&str, usize> = HashMap::with_capacity(orders.len());
     for (i, order) in orders.iter().enumerate() {
         if order.order_id.is_empty() {
             return Err(bad(&format!("orders[{i}].order_id"), "required"));
         }
-        add(format!("orders[{i}].peer"), &order.peer)?;
+        if let Some(first) = order_ids.insert(&order.order_id, i) {
+            return Err(bad(
+                &format!("orders[{i}].order_id"),
+                format!("duplicate order id `{}` (also orders[{first}])", order.order_id),
+            ));
+        }
     }
-    if wanted.len() > MAX_PEERS {
-        return Err(bad("peers", format!("at most {MAX_PEERS} distinct peers per request")));
+    // Requested spelling → canonical accid, for peers and for each order's peer; hashed, so linear
+    // in the number of entries.
+    let mut canonical: HashMap<&str, String> = HashMap::new();
+    let mut distinct: HashSet<String> = HashSet::new();
+    let mut wanted: Vec<String> = Vec::new();
+    let named = peers.iter().enumerate().map(|(i, p)| (p.as_str(), i, "peers[", "]"));
+    let of_orders = orders.iter().enumerate().map(|(i, o)| (o.peer.as_str(), i, "orders[", "].peer"));
+    for (peer, i, prefix, suffix) in named.chain(of_orders) {
+        if canonical.contains_key(peer) {
+            continue;
+        }
+        let norm = state.provider.normalize_account(peer).map_err(|e| bad(&format!("{prefix}{i}{suffix}"), e.reason))?;
+        if distinct.insert(norm.clone()) {
+            wanted.push(norm.clone());
+            if wanted.len() > MAX_PEERS {
+                return Err(bad("peers", format!("at most {MAX_PEERS} distinct peers per request")));
+            }
+        }
+        canonical.insert(peer, norm);
     }
 
     let started = Instant::now();
@@ -195,8 +212,8 @@ async fn answer(
     let total = wanted.iter().map(|p| count_of(p)).sum();
     // Every requested peer, from `peers` and from `orders`, as the request spelled it.
     let unread =
-        peers.iter().chain(orders.iter().map(|o| &o.peer)).map(|p| (p.clone(), count_of(&canonical[p]))).collect();
+        peers.iter().chain(orders.iter().map(|o| &o.peer)).map(|p| (p.clone(), count_of(&canonical[p.as_str()]))).collect();
     let orders = (!orders.is_empty())
-        .then(|| orders.iter().map(|o| (o.order_id.clone(), count_of(&canonical[&o.peer]))).collect());
+        .then(|| orders.iter().map(|o| (o.order_id.clone(), count_of(&canonical[o.peer.as_str()]))).collect());
     Ok(UnreadReply { accid, unread, total, orders })
 }

@@ -310,18 +310,9 @@ async fn mariadb_count(app: &TestApp, table: &str) -> i64 {
     n
 }
 
-/// GET the notification until it is neither queued nor sending (within 30 s).
+/// GET the notification until it is settled (neither queued nor sending); at most 30 s.
 async fn settled(app: &TestApp, id: &str) -> Value {
-    let path = format!("/v1/notifications/{id}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let body = expect_json(app.get(&path).await, StatusCode::OK).await;
-        if body["status"] != "queued" && body["status"] != "sending" {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "notification {id} did not settle: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.settled_notification(id).await
 }
 
 /// MariaDB stops answering: account and notification calls get 503 without touching the provider;

@@ -405,6 +405,20 @@ impl TestApp {
         self.authorized(self.client.delete(format!("{}{path}", self.address))).send().await.expect("request")
     }
 
+    /// GET the notification until it is settled (neither queued nor sending); at most 30 s.
+    pub async fn settled_notification(&self, id: &str) -> Value {
+        let path = format!("/v1/notifications/{id}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let body = expect_json(self.get(&path).await, StatusCode::OK).await;
+            if body["status"] != "queued" && body["status"] != "sending" {
+                return body;
+            }
+            assert!(std::time::Instant::now() < deadline, "notification {id} did not settle: {body}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// `POST /v1/accounts`, expecting 200.
     pub async fn create_account(&self, account: &str, name: Option<&str>) -> Value {
         let mut body = json!({ "account": account });

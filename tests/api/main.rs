@@ -15,6 +15,8 @@ mod crash;
 mod faults;
 mod forged;
 mod health;
+mod hostile;
+mod hostile_process;
 mod load;
 mod notifications;
 mod openapi;

@@ -1,7 +1,5 @@
 //! `POST /v1/notifications` and `GET /v1/notifications/{id}` over HTTP, delivered to the simulator.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -17,14 +15,7 @@ on_both_backends!(
 
 /// GET the notification until it is settled (neither queued nor sending); at most 30 s.
 async fn settled(app: &TestApp, id: &str) -> Value {
-    for _ in 0..300 {
-        let body = expect_json(app.get(&format!("/v1/notifications/{id}")).await, StatusCode::OK).await;
-        if body["status"] != "queued" && body["status"] != "sending" {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("notification {id} did not settle within 30 s");
+    app.settled_notification(id).await
 }
 
 /// The simulator's recipient-level records (`GET /__sim/notifications`).

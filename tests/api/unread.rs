@@ -64,7 +64,7 @@ async fn orders_get_their_own_counts(store: Store) {
 }
 
 async fn invalid(response: reqwest::Response, field: &str) -> Value {
-    expect_error(response, StatusCode::BAD_REQUEST, "invalid_field", Some(field)).await
+    expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some(field)).await
 }
 
 #[tokio::test]

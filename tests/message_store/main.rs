@@ -80,6 +80,7 @@ conformance!(
     an_older_receipt_from_another_device_changes_nothing,
     tips_system_and_team_messages_never_count,
     accids_are_compared_lowercased,
+    non_ascii_letters_never_fold_into_another_account,
     unread_answers_every_peer_in_one_call,
     presence_keeps_the_newest_event_per_device,
     every_callback_body_is_kept_raw,

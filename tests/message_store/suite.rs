@@ -221,6 +221,19 @@ pub async fn accids_are_compared_lowercased(store: &dyn MessageStore) {
     assert_eq!(store.read_watermark(&buyer, &shop.to_uppercase()).await.unwrap(), Some(150));
 }
 
+/// Only ASCII letters fold: an accid with a non-ASCII letter that Unicode lowercases to an ASCII
+/// one (the Kelvin sign K, U+212A, lowercases to `k`) is another account, never the ASCII one.
+pub async fn non_ascii_letters_never_fold_into_another_account(store: &dyn MessageStore) {
+    let reader = unique("kel_r");
+    let shop = unique("shop_");
+    let kelvin = format!("\u{212A}{}", &reader[1..]);
+    assert_eq!(kelvin.to_lowercase(), reader, "the trap: Unicode lowercasing would fold it");
+    apply(store, vec![chat(&unique("m"), &shop, &kelvin, 100)]).await;
+    assert_eq!(unread_of(store, &reader, &shop).await, 0, "a message to {kelvin:?} is not {reader}'s");
+    apply(store, vec![chat(&unique("m"), &shop, &reader.to_uppercase(), 200)]).await;
+    assert_eq!(unread_of(store, &reader, &shop).await, 1, "ASCII case still folds");
+}
+
 pub async fn unread_answers_every_peer_in_one_call(store: &dyn MessageStore) {
     let buyer = unique("buyer");
     let peers: Vec<String> = (0..1000).map(|i| format!("{buyer}-shop{i}")).collect();

@@ -159,6 +159,18 @@ impl CallbackRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
+
+    /// A header that must have one value: `Ok(None)` when absent, the value when every occurrence
+    /// (trimmed) agrees, [`VerifyFailure::DuplicateHeader`] when two disagree. Reading only the
+    /// first of conflicting copies would let a proxy and imbridge see different requests.
+    pub fn single_header(&self, name: &str) -> Result<Option<&str>, VerifyFailure> {
+        let mut values = self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim());
+        let Some(first) = values.next() else { return Ok(None) };
+        if values.any(|other| other != first) {
+            return Err(VerifyFailure::DuplicateHeader);
+        }
+        Ok(Some(first))
+    }
 }
 
 /// Why a callback failed verification. The reason goes to logs and metrics, never to the caller.
@@ -178,6 +190,9 @@ pub enum VerifyFailure {
     BadCurTime,
     #[error("wrong_app_key")]
     WrongAppKey,
+    /// A signature header sent twice with different values.
+    #[error("duplicate_header")]
+    DuplicateHeader,
 }
 
 impl VerifyFailure {
@@ -191,6 +206,7 @@ impl VerifyFailure {
             VerifyFailure::Future => "future",
             VerifyFailure::BadCurTime => "bad_curtime",
             VerifyFailure::WrongAppKey => "wrong_app_key",
+            VerifyFailure::DuplicateHeader => "duplicate_header",
         }
     }
 }

@@ -16,7 +16,8 @@ pub use parse::parse;
 /// `MD5` must be the MD5 of the raw body and `CheckSum` = sha1(secret + MD5 + CurTime), both
 /// compared in constant time; `CurTime` (milliseconds) must lie within `window` of `now` in either
 /// direction. `AppKey` is compared only when the header is present (NetEase does not always send
-/// it). Header names match in any case.
+/// it). Header names match in any case; a signature header sent twice with different values is
+/// refused (`duplicate_header`).
 pub fn verify(
     req: &CallbackRequest,
     app_key: &str,
@@ -24,12 +25,12 @@ pub fn verify(
     now: SystemTime,
     window: Duration,
 ) -> Result<(), VerifyFailure> {
-    let header = |name| req.header(name).map(str::trim).ok_or(VerifyFailure::MissingHeader);
+    let header = |name| req.single_header(name)?.ok_or(VerifyFailure::MissingHeader);
     let cur_time = header("CurTime")?;
     let md5 = header("MD5")?;
     let checksum = header("CheckSum")?;
-    if let Some(received_key) = req.header("AppKey") {
-        if received_key.trim() != app_key {
+    if let Some(received_key) = req.single_header("AppKey")? {
+        if received_key != app_key {
             return Err(VerifyFailure::WrongAppKey);
         }
     }

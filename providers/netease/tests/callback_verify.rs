@@ -140,3 +140,27 @@ fn app_key_is_checked_only_when_present() {
     set_header(&mut req, "AppKey", "another-app");
     assert_eq!(check(&req, SENT_AT_MS), Err(VerifyFailure::WrongAppKey));
 }
+
+#[test]
+fn conflicting_copies_of_a_signature_header_are_refused() {
+    // A second, different copy after the genuine one: reading only the first would accept it.
+    let genuine = signed(BODY, SECRET, SENT_AT_MS);
+    let forged = signed(r#"{"eventType":"1"}"#, SECRET, SENT_AT_MS + 7);
+    for name in ["CurTime", "MD5", "CheckSum"] {
+        let mut req = genuine.clone();
+        let other = forged.header(name).unwrap().to_owned();
+        req.headers.push((name.to_ascii_lowercase(), other));
+        assert_eq!(check(&req, SENT_AT_MS), Err(VerifyFailure::DuplicateHeader), "two {name}");
+    }
+    let mut req = genuine.clone();
+    req.headers.push(("AppKey".into(), KEY.into()));
+    req.headers.push(("APPKEY".into(), "another-app".into()));
+    assert_eq!(check(&req, SENT_AT_MS), Err(VerifyFailure::DuplicateHeader), "two AppKey");
+    assert_eq!(VerifyFailure::DuplicateHeader.reason(), "duplicate_header");
+
+    // The same value twice (a proxy that repeats headers) changes nothing.
+    let mut req = genuine.clone();
+    let cur_time = req.header("CurTime").unwrap().to_owned();
+    req.headers.push(("curtime".into(), format!(" {cur_time}")));
+    assert_eq!(check(&req, SENT_AT_MS), Ok(()));
+}

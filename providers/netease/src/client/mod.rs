@@ -179,13 +179,41 @@ fn record_call(action: &'static str, result: &str, took: Option<Duration>) {
 fn result_label<R>(outcome: &Result<R, NeteaseError>) -> String {
     match outcome {
         Ok(_) => codes::OK.to_string(),
-        Err(NeteaseError::Api { code, .. }) => code.to_string(),
-        Err(NeteaseError::Http { status, .. }) => format!("http_{status}"),
+        Err(NeteaseError::Api { code, .. }) => code_label(*code).to_owned(),
+        // Any status a proxy can send is one of a bounded few hundred; still, only the usual ones
+        // keep their number.
+        Err(NeteaseError::Http { status, .. }) => match status {
+            400..=404 | 408 | 429 | 500..=504 => format!("http_{status}"),
+            _ => "http_other".to_owned(),
+        },
         Err(NeteaseError::Timeout) => "timeout".to_owned(),
         Err(NeteaseError::Transport(_)) => "transport".to_owned(),
         Err(NeteaseError::Decode(_)) => "decode".to_owned(),
         Err(_) => "other".to_owned(),
     }
+}
+
+/// A NetEase `code` as a label: the documented codes (shared/providers/netease.md §1) by number,
+/// anything else `other`, so an odd answer cannot grow the metrics.
+fn code_label(code: i64) -> &'static str {
+    const DOCUMENTED: [(i64, &str); 15] = [
+        (200, "200"),
+        (302, "302"),
+        (403, "403"),
+        (404, "404"),
+        (405, "405"),
+        (408, "408"),
+        (414, "414"),
+        (416, "416"),
+        (417, "417"),
+        (419, "419"),
+        (422, "422"),
+        (431, "431"),
+        (500, "500"),
+        (503, "503"),
+        (514, "514"),
+    ];
+    DOCUMENTED.iter().find(|(c, _)| *c == code).map_or("other", |(_, label)| label)
 }
 
 /// NetEase answers HTTP 200 with `{"code":...}`; only `code` says whether the call worked.
