@@ -142,8 +142,7 @@ impl Ingest {
         match result {
             Ok(outcome) => {
                 let outcome = if outcome.duplicates > 0 && outcome.applied == 0 { "duplicate" } else { "stored" };
-                metrics::counter!("imbridge_callbacks_total", "event_type" => label, "outcome" => outcome)
-                    .increment(1);
+                metrics::counter!("imbridge_callbacks_total", "event_type" => label, "outcome" => outcome).increment(1);
                 self.ack()
             }
             Err(failure) => {

@@ -110,7 +110,12 @@ impl Outbox {
     }
 
     /// A notification's delivery state with the outcomes of recipients `offset..offset + limit`.
-    pub async fn get_page(&self, id: &str, offset: usize, limit: usize) -> Result<Option<NotificationView>, sqlx::Error> {
+    pub async fn get_page(
+        &self,
+        id: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Option<NotificationView>, sqlx::Error> {
         Ok(self.store.get(id).await?.map(|n| NotificationView::page(n, offset, limit)))
     }
 

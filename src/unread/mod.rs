@@ -188,7 +188,8 @@ async fn answer(
         if canonical.contains_key(peer) {
             continue;
         }
-        let norm = state.provider.normalize_account(peer).map_err(|e| bad(&format!("{prefix}{i}{suffix}"), e.reason))?;
+        let norm =
+            state.provider.normalize_account(peer).map_err(|e| bad(&format!("{prefix}{i}{suffix}"), e.reason))?;
         if distinct.insert(norm.clone()) {
             wanted.push(norm.clone());
             if wanted.len() > MAX_PEERS {
@@ -211,8 +212,11 @@ async fn answer(
     let count_of = |norm: &str| counts.get(norm).copied().unwrap_or(0);
     let total = wanted.iter().map(|p| count_of(p)).sum();
     // Every requested peer, from `peers` and from `orders`, as the request spelled it.
-    let unread =
-        peers.iter().chain(orders.iter().map(|o| &o.peer)).map(|p| (p.clone(), count_of(&canonical[p.as_str()]))).collect();
+    let unread = peers
+        .iter()
+        .chain(orders.iter().map(|o| &o.peer))
+        .map(|p| (p.clone(), count_of(&canonical[p.as_str()])))
+        .collect();
     let orders = (!orders.is_empty())
         .then(|| orders.iter().map(|o| (o.order_id.clone(), count_of(&canonical[o.peer.as_str()]))).collect());
     Ok(UnreadReply { accid, unread, total, orders })

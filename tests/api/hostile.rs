@@ -130,7 +130,10 @@ async fn notification_outcomes_come_a_page_at_a_time() {
     let path = format!("/v1/notifications/{id}");
     let settled = app.settled_notification(&id).await;
     assert_eq!(settled["status"], "failed", "nobody is registered: {}", settled["counts"]);
-    assert_eq!(settled["counts"], json!({"queued": 0, "sending": 0, "delivered": 0, "failed": 0, "unregistered": 2500}));
+    assert_eq!(
+        settled["counts"],
+        json!({"queued": 0, "sending": 0, "delivered": 0, "failed": 0, "unregistered": 2500})
+    );
     assert_eq!(settled["outcomes"].as_array().unwrap().len(), 1000, "the default page is 1000");
     assert_eq!(settled["next_cursor"], "1000");
 
@@ -187,8 +190,13 @@ async fn the_same_mistake_gets_the_same_status_on_every_route() {
         let response = app.post(path, &body).await;
         expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some(field)).await;
     }
-    expect_error(app.get("/v1/unread?peers=shop_1").await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("accid"))
-        .await;
+    expect_error(
+        app.get("/v1/unread?peers=shop_1").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+        Some("accid"),
+    )
+    .await;
     let response = app.get("/v1/notifications/x?limit=many").await;
     expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("limit")).await;
 

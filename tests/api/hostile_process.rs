@@ -81,7 +81,11 @@ async fn a_flood_of_made_up_methods_paths_and_event_types_grows_no_metrics_or_me
         rss_after
     );
     let series = |text: &str| -> std::collections::BTreeSet<String> {
-        text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.rsplit_once(' ')).map(|(s, _)| s.to_owned()).collect()
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' '))
+            .map(|(s, _)| s.to_owned())
+            .collect()
     };
     let new: Vec<String> = series(&metrics_after).difference(&series(&metrics_before)).cloned().collect();
     assert!(new.is_empty(), "new series after the flood: {new:#?}");
@@ -111,7 +115,12 @@ fn cpu_time(pid: u32) -> Duration {
 }
 
 /// CPU the service spends on `rounds` sends of a request, each expected to get `status`.
-async fn cpu_of(service: &Service, rounds: u32, status: StatusCode, request: impl Fn() -> reqwest::RequestBuilder) -> Duration {
+async fn cpu_of(
+    service: &Service,
+    rounds: u32,
+    status: StatusCode,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> Duration {
     let before = cpu_time(service.pid());
     for _ in 0..rounds {
         let response = request().send().await.unwrap();
@@ -170,9 +179,7 @@ async fn no_body_within_the_size_limit_costs_more_than_a_few_ms_before_it_is_rej
         broken.push(b'x');
         let post = |body: Vec<u8>| {
             let service = &service;
-            move || {
-                service.v1(Method::POST, path).header("Content-Type", "application/json").body(body.clone())
-            }
+            move || service.v1(Method::POST, path).header("Content-Type", "application/json").body(body.clone())
         };
         let baseline = cpu_of(&service, ROUNDS, StatusCode::BAD_REQUEST, post(broken)).await;
         let refused = cpu_of(&service, ROUNDS, StatusCode::UNPROCESSABLE_ENTITY, post(bytes.clone())).await;
@@ -192,8 +199,11 @@ async fn no_body_within_the_size_limit_costs_more_than_a_few_ms_before_it_is_rej
 
     let query = || service.v1(Method::GET, &format!("/v1/unread?accid=buyer&peers={peers_query}"));
     let refused = cpu_of(&service, ROUNDS, StatusCode::UNPROCESSABLE_ENTITY, query).await;
-    println!("GET /v1/unread peers ({} KiB query): {:.1} ms CPU per refusal", peers_query.len() / kib,
-        refused.as_secs_f64() * 1000.0 / f64::from(ROUNDS));
+    println!(
+        "GET /v1/unread peers ({} KiB query): {:.1} ms CPU per refusal",
+        peers_query.len() / kib,
+        refused.as_secs_f64() * 1000.0 / f64::from(ROUNDS)
+    );
     assert!(refused <= Duration::from_millis(30) * ROUNDS, "GET /v1/unread: {refused:?}");
     service.stop().await;
 }

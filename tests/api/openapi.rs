@@ -298,7 +298,9 @@ async fn the_docs_page_renders_the_operations_in_headless_chromium() {
     chromium(&[&screenshot, "--window-size=1280,2000", &url]).await;
     let dom = chromium(&["--dump-dom", &url]).await;
     // Redoc renders each operation's summary and its method/path.
-    for summary in ["Create-or-get an account.", "Unread counts of `accid` from each of `peers`.", "Receive a NetEase callback"] {
+    for summary in
+        ["Create-or-get an account.", "Unread counts of `accid` from each of `peers`.", "Receive a NetEase callback"]
+    {
         assert!(dom.contains(summary), "the rendered page does not show {summary:?}:\n{}", &dom[..dom.len().min(3000)]);
     }
     assert!(dom.contains("/v1/notifications/{id}"), "paths are listed");
@@ -330,7 +332,9 @@ async fn chromium(args: &[&str]) -> String {
     let output = tokio::time::timeout(std::time::Duration::from_secs(120), run)
         .await
         .expect("chromium finished within 120 s")
-        .unwrap_or_else(|e| panic!("cannot run chromium ({e}); install Debian's chromium package, or run ./scripts/test"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run chromium ({e}); install Debian's chromium package, or run ./scripts/test")
+        });
     assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
