@@ -27,6 +27,7 @@ use crate::db::{Sql, SqlOptions};
 use crate::error::AppError;
 use crate::http_metrics;
 use crate::messages::{EmbeddedMessageStore, MessageStore, MongoMessageStore, MongoStoreOptions, StoreError};
+use crate::presence::PresenceState;
 use crate::providers::{self, ProviderSetup, ProviderSetupError};
 use crate::unread::UnreadState;
 
@@ -223,6 +224,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::chats::router())
         .merge(crate::notifications::router())
         .merge(crate::unread::router(UnreadState { provider: state.provider.clone(), store: state.messages.clone() }))
+        .merge(crate::presence::router(PresenceState {
+            provider: state.provider.clone(),
+            store: state.messages.clone(),
+        }))
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .route_layer(middleware::from_fn_with_state(keys, auth::require_api_key))
         .route_layer(middleware::from_fn(http_metrics::remember_route));

@@ -4,6 +4,7 @@
 
 pub use imbridge_provider as provider;
 
+pub mod accid_list;
 pub mod accounts;
 pub mod app;
 pub mod auth;
@@ -18,5 +19,6 @@ pub mod http_metrics;
 pub mod messages;
 pub mod notifications;
 pub mod openapi;
+pub mod presence;
 pub mod providers;
 pub mod unread;

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use imbridge_netease::callback::ParseOptions;
 use imbridge_netease::sim::{SimConfig, SimHandle, Simulator};
 use imbridge_netease::{NeteaseConfig, NeteaseProvider, RateLimits};
 use imbridge_provider::ImProvider;
@@ -60,6 +61,7 @@ pub async fn build(config: &Config, callback_url: &str) -> Result<ProviderSetup,
         connect_timeout: settings.connect_timeout(),
         request_timeout: settings.request_timeout(),
         callback_window: config.callbacks.window(),
+        parse: ParseOptions { antispam_counts_as_unread: config.callbacks.antispam_counts_as_unread },
         limits: RateLimits { per_second: settings.rate_per_second, batch_per_minute: settings.rate_batch_per_minute },
     };
     let provider = NeteaseProvider::new(netease).map_err(ProviderSetupError::Client)?;

@@ -129,6 +129,8 @@ pub struct CallbackConfig {
     pub window_secs: u64,
     pub body_limit_bytes: usize,
     pub raw_retention_days: u32,
+    /// Whether a message NetEase flagged as spam (`antispam: "true"`) counts as unread.
+    pub antispam_counts_as_unread: bool,
     /// Group commit (one bulk write for every callback waiting at that moment) or one write per
     /// request (kept as a switch so the benchmark can measure the difference).
     pub group_commit: bool,

@@ -211,6 +211,16 @@ impl From<ProviderError> for AppError {
     }
 }
 
+impl From<crate::messages::StoreError> for AppError {
+    fn from(err: crate::messages::StoreError) -> Self {
+        if err.is_unavailable() {
+            AppError::Unavailable("the message store")
+        } else {
+            AppError::internal(err)
+        }
+    }
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
         if crate::db::is_unavailable(&err) {

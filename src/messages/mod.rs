@@ -3,7 +3,7 @@
 //!
 //! State is facts, not counters (shared/design.md): messages keyed by the provider's message key,
 //! recalls keyed by the message key they recall, one read watermark per (reader, peer) that only
-//! moves forward, presence per device where the newest timestamp wins. Every write is idempotent and
+//! moves forward, presence per client type where the newest timestamp wins. Every write is idempotent and
 //! order-independent, so duplicate and shuffled deliveries converge to the same state.
 //!
 //! Two backends with one behaviour (one conformance suite, `tests/message_store`):
@@ -70,16 +70,21 @@ pub struct ApplyOutcome {
     pub raw_duplicate: bool,
 }
 
-/// The newest known presence of one device.
+/// The newest known presence of one client type of one account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PresenceRecord {
     /// Lowercased.
     pub accid: String,
-    pub device_id: String,
+    /// Lowercased (`aos`, `ios`, `web`, ...).
+    pub client_type: String,
+    /// The device of the newest event, when the provider named one.
+    pub device_id: Option<String>,
     pub online: bool,
     pub at_ms: i64,
+    /// Why it went offline, when the provider said (NetEase `logOutReason`).
+    pub logout_reason: Option<i64>,
     /// The stored document: the provider's own fields of the newest event plus ours (`accid`,
-    /// `deviceId`, `online`, `atMs`).
+    /// `client`, `online`, `atMs`).
     pub document: Value,
 }
 
@@ -148,8 +153,9 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Where `reader` has read the conversation with `peer` up to (ms), if any receipt arrived.
     async fn read_watermark(&self, reader: &str, peer: &str) -> Result<Option<i64>, StoreError>;
 
-    /// The newest presence of each device of `accid`, ordered by device id.
-    async fn presence(&self, accid: &str) -> Result<Vec<PresenceRecord>, StoreError>;
+    /// The newest presence of each client type of each of `accids`, in one query, ordered by
+    /// accid then client type. Accounts never seen have no records.
+    async fn presence(&self, accids: &[String]) -> Result<Vec<PresenceRecord>, StoreError>;
 
     /// How many raw bodies the audit trail holds (distinct bodies; a redelivery is stored once).
     async fn raw_count(&self) -> Result<u64, StoreError>;

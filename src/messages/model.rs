@@ -169,30 +169,48 @@ pub(crate) struct RecallRow {
     pub at_ms: i64,
 }
 
+/// The presence of one client type of one account, as of its newest event.
 pub(crate) struct PresenceRow {
     pub callback: usize,
     pub accid: String,
-    pub device_id: String,
+    /// The client type, lowercased: with `accid`, the key.
+    pub client: String,
+    pub device_id: Option<String>,
     pub online: bool,
     pub at_ms: i64,
-    /// The provider's fields plus ours (`accid`, `deviceId`, `online`, `atMs`).
+    pub logout_reason: Option<i64>,
+    /// The provider's fields plus ours (`accid`, `client`, `online`, `atMs`, and `deviceId` and
+    /// `logoutReason` as strings and numbers when the provider gave them).
     pub document: Map<String, Value>,
 }
+
+/// Field names of ours in a stored presence document (the rest are the provider's own).
+pub(crate) const F_PRESENCE_CLIENT: &str = "client";
 
 impl PresenceRow {
     fn new(callback: usize, event: &Presence) -> Self {
         let accid = lower(&event.accid);
+        let client = lower(&event.client_type);
         let mut document = provider_fields(&event.document);
         document.insert("accid".into(), Value::from(accid.clone()));
-        document.insert("deviceId".into(), Value::from(event.device_id.clone()));
+        document.insert(F_PRESENCE_CLIENT.into(), Value::from(client.clone()));
         document.insert("online".into(), Value::from(event.online));
         document.insert("atMs".into(), Value::from(event.at_ms));
+        // Normalised copies of what the provider may send as numbers or strings.
+        if let Some(device) = &event.device_id {
+            document.insert("deviceId".into(), Value::from(device.clone()));
+        }
+        if let Some(reason) = event.logout_reason {
+            document.insert("logoutReason".into(), Value::from(reason));
+        }
         PresenceRow {
             callback,
             accid,
+            client,
             device_id: event.device_id.clone(),
             online: event.online,
             at_ms: event.at_ms,
+            logout_reason: event.logout_reason,
             document,
         }
     }
@@ -262,12 +280,12 @@ impl BatchPlan {
         advances
     }
 
-    /// The newest presence per device in this batch: one presence write per device.
+    /// The newest presence per (account, client type) in this batch: one presence write per key.
     pub fn newest_presences(&self) -> Vec<&PresenceRow> {
         let mut newest: HashMap<(&str, &str), &PresenceRow> = HashMap::new();
         for p in &self.presences {
             newest
-                .entry((p.accid.as_str(), p.device_id.as_str()))
+                .entry((p.accid.as_str(), p.client.as_str()))
                 .and_modify(|old| {
                     if presence_supersedes((p.at_ms, p.online), (old.at_ms, old.online)) {
                         *old = p;
@@ -276,7 +294,7 @@ impl BatchPlan {
                 .or_insert(p);
         }
         let mut rows: Vec<_> = newest.into_values().collect();
-        rows.sort_unstable_by(|a, b| (&a.accid, &a.device_id).cmp(&(&b.accid, &b.device_id)));
+        rows.sort_unstable_by(|a, b| (&a.accid, &a.client).cmp(&(&b.accid, &b.client)));
         rows
     }
 

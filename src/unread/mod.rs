@@ -3,7 +3,7 @@
 //! `GET /v1/unread?accid=buyer_01&peers=shop_1,shop_2` and `POST /v1/unread` with `peers` and/or
 //! `orders`. One store query per request, whatever the number of peers.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,6 +14,7 @@ use imbridge_provider::ImProvider;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use crate::accid_list::{AccidList, Field};
 use crate::error::{ApiJson, ApiQuery, AppError, ErrorBody};
 use crate::messages::MessageStore;
 
@@ -177,47 +178,22 @@ async fn answer(
             ));
         }
     }
-    // Requested spelling → canonical accid, for peers and for each order's peer; hashed, so linear
-    // in the number of entries.
-    let mut canonical: HashMap<&str, String> = HashMap::new();
-    let mut distinct: HashSet<String> = HashSet::new();
-    let mut wanted: Vec<String> = Vec::new();
-    let named = peers.iter().enumerate().map(|(i, p)| (p.as_str(), i, "peers[", "]"));
-    let of_orders = orders.iter().enumerate().map(|(i, o)| (o.peer.as_str(), i, "orders[", "].peer"));
-    for (peer, i, prefix, suffix) in named.chain(of_orders) {
-        if canonical.contains_key(peer) {
-            continue;
-        }
-        let norm =
-            state.provider.normalize_account(peer).map_err(|e| bad(&format!("{prefix}{i}{suffix}"), e.reason))?;
-        if distinct.insert(norm.clone()) {
-            wanted.push(norm.clone());
-            if wanted.len() > MAX_PEERS {
-                return Err(bad("peers", format!("at most {MAX_PEERS} distinct peers per request")));
-            }
-        }
-        canonical.insert(peer, norm);
-    }
+    let peer_entries = peers.iter().enumerate().map(|(i, p)| (p.as_str(), Field::at("peers", i)));
+    let order_entries =
+        orders.iter().enumerate().map(|(i, o)| (o.peer.as_str(), Field { list: "orders", index: i, member: ".peer" }));
+    let named = AccidList::parse(state.provider.as_ref(), peer_entries.chain(order_entries), MAX_PEERS, "peers")?;
+    let wanted = &named.distinct;
 
     let started = Instant::now();
-    let counts = state.store.unread(&accid, &wanted).await.map_err(|err| {
-        if err.is_unavailable() {
-            AppError::Unavailable("the message store")
-        } else {
-            AppError::internal(err)
-        }
-    })?;
+    let counts = state.store.unread(&accid, wanted).await?;
     metrics::histogram!("imbridge_unread_query_duration_seconds").record(started.elapsed().as_secs_f64());
 
     let count_of = |norm: &str| counts.get(norm).copied().unwrap_or(0);
     let total = wanted.iter().map(|p| count_of(p)).sum();
     // Every requested peer, from `peers` and from `orders`, as the request spelled it.
-    let unread = peers
-        .iter()
-        .chain(orders.iter().map(|o| &o.peer))
-        .map(|p| (p.clone(), count_of(&canonical[p.as_str()])))
-        .collect();
+    let unread =
+        peers.iter().chain(orders.iter().map(|o| &o.peer)).map(|p| (p.clone(), count_of(named.of(p)))).collect();
     let orders = (!orders.is_empty())
-        .then(|| orders.iter().map(|o| (o.order_id.clone(), count_of(&canonical[o.peer.as_str()]))).collect());
+        .then(|| orders.iter().map(|o| (o.order_id.clone(), count_of(named.of(&o.peer)))).collect());
     Ok(UnreadReply { accid, unread, total, orders })
 }

@@ -334,9 +334,9 @@ async fn presence_and_unknown_event_types_are_acknowledged(store: Store) {
     assert_eq!(unread_from(&app, "buyer_1", "shop_1").await, 0);
 
     let messages = app.message_store().await;
-    let presence = messages.presence("buyer_1").await.unwrap();
-    let devices: Vec<_> = presence.iter().map(|p| (p.device_id.as_str(), p.online, p.at_ms)).collect();
-    assert_eq!(devices, vec![("phone", false, (t + 1) as i64), ("tablet", true, t as i64)]);
+    let presence = messages.presence(&["buyer_1".to_owned()]).await.unwrap();
+    let clients: Vec<_> = presence.iter().map(|p| (p.client_type.as_str(), p.online, p.at_ms)).collect();
+    assert_eq!(clients, vec![("aos", false, (t + 1) as i64), ("ios", true, t as i64)]);
     // Every distinct body is kept raw, whatever its eventType (the repeated logout once).
     assert_eq!(messages.raw_count().await.unwrap(), 6);
 }

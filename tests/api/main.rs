@@ -20,6 +20,7 @@ mod hostile_process;
 mod load;
 mod notifications;
 mod openapi;
+mod presence;
 mod sandbox;
 mod shutdown;
 mod startup;

@@ -25,6 +25,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/v1/notifications/{id}"),
     ("GET", "/v1/unread"),
     ("POST", "/v1/unread"),
+    ("GET", "/v1/presence"),
     ("POST", "/callbacks/netease"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),

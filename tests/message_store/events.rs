@@ -79,18 +79,33 @@ pub fn recall(key: &str, from: &str, to: &str) -> Event {
     Event::Recall(Recall { key: key.to_owned(), from: from.to_owned(), to: to.to_owned(), at_ms: 1 })
 }
 
-pub fn presence(accid: &str, device_id: &str, online: bool, at_ms: i64) -> Event {
-    let document = json!({
-        "eventType": if online { "2" } else { "3" }, "accid": accid, "deviceId": device_id,
-        "clientType": "AOS", "code": 200, "timestamp": at_ms.to_string(),
+/// A login (`online`) or logout of `accid`'s client of type `client_type` (as NetEase spells it, any
+/// case), from device `device_id` when given.
+pub fn presence_of(accid: &str, client_type: &str, device_id: Option<&str>, online: bool, at_ms: i64) -> Event {
+    let mut document = json!({
+        "eventType": if online { "2" } else { "3" }, "accid": accid, "clientType": client_type,
+        "code": 200, "timestamp": at_ms.to_string(),
     });
+    if let Some(device) = device_id {
+        document["deviceId"] = json!(device);
+    }
+    if !online {
+        document["logOutReason"] = json!(2);
+    }
     Event::Presence(Presence {
         accid: accid.to_owned(),
-        device_id: device_id.to_owned(),
+        client_type: client_type.to_ascii_lowercase(),
+        device_id: device_id.map(str::to_owned),
         online,
         at_ms,
+        logout_reason: (!online).then_some(2),
         document: object(document),
     })
+}
+
+/// A login or logout of `accid`'s client of type `client_type`, without a device id.
+pub fn presence(accid: &str, client_type: &str, online: bool, at_ms: i64) -> Event {
+    presence_of(accid, client_type, None, online, at_ms)
 }
 
 /// The body NetEase would send for these events (deterministic: a redelivery has the same bytes).

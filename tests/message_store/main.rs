@@ -10,6 +10,7 @@ use std::time::Duration;
 use imbridge::messages::{EmbeddedMessageStore, MessageStore, MongoMessageStore};
 
 mod events;
+mod presence_property;
 mod property;
 mod suite;
 
@@ -82,7 +83,9 @@ conformance!(
     accids_are_compared_lowercased,
     non_ascii_letters_never_fold_into_another_account,
     unread_answers_every_peer_in_one_call,
-    presence_keeps_the_newest_event_per_device,
+    presence_keeps_the_newest_event_per_client_type,
+    a_logout_without_a_device_id_ends_the_login_that_had_one,
+    presence_of_many_accounts_comes_in_one_call,
     every_callback_body_is_kept_raw,
     raw_bodies_expire_after_the_retention,
     unparseable_bodies_are_dead_lettered,
@@ -107,6 +110,22 @@ fn mongodb_store_matches_the_oracle() {
     let db = rt.block_on(MongoDb::new());
     // SecantusDB writes about 10k documents/s: keep the case count modest.
     property::run(&rt, &db.store, 16);
+    rt.block_on(db.drop());
+}
+
+#[test]
+fn embedded_store_presence_matches_the_oracle() {
+    let rt = runtime();
+    let store = rt.block_on(embedded());
+    presence_property::run(&rt, &store, 128);
+}
+
+#[test]
+#[ignore = "needs MongoDB"]
+fn mongodb_store_presence_matches_the_oracle() {
+    let rt = runtime();
+    let db = rt.block_on(MongoDb::new());
+    presence_property::run(&rt, &db.store, 24);
     rt.block_on(db.drop());
 }
 
@@ -141,7 +160,7 @@ async fn mongodb_creates_its_indexes_at_start_up() {
         names
     };
     assert_eq!(names("messages").await, ["_id_", "msgidServer_1", "unread"]);
-    assert_eq!(names("presence").await, ["_id_", "accid_1_deviceId_1"]);
+    assert_eq!(names("presence_clients").await, ["_id_", "accid_1_client_1"]);
     assert_eq!(names("raw_callbacks").await, ["_id_", "expireAt_1"]);
     // Connecting again (a restart) finds everything in place.
     let uri = std::env::var("IMBRIDGE_TEST_MONGODB_URI").unwrap();

@@ -9,7 +9,9 @@ use imbridge::messages::{ApplyOutcome, MessageStore};
 use imbridge::provider::Event;
 use serde_json::{json, Map, Value};
 
-use crate::events::{callback, callback_at, chat, message, message_of, presence, raw, recall, receipt, unique, Kind};
+use crate::events::{
+    callback, callback_at, chat, message, message_of, presence, presence_of, raw, recall, receipt, unique, Kind,
+};
 
 async fn apply(store: &dyn MessageStore, events: Vec<Event>) -> ApplyOutcome {
     let outcomes = store.apply(&[callback(events)]).await.expect("apply");
@@ -257,23 +259,54 @@ pub async fn unread_answers_every_peer_in_one_call(store: &dyn MessageStore) {
     assert!(store.unread(&buyer, &[]).await.unwrap().is_empty());
 }
 
-pub async fn presence_keeps_the_newest_event_per_device(store: &dyn MessageStore) {
-    let accid = unique("buyer");
-    apply(store, vec![presence(&accid, "phone", true, 100)]).await;
-    apply(store, vec![presence(&accid, "phone", false, 50)]).await; // late logout of an older session
-    apply(store, vec![presence(&accid, "tablet", false, 70)]).await;
-    let devices: Vec<(String, bool, i64)> =
-        store.presence(&accid).await.unwrap().into_iter().map(|p| (p.device_id, p.online, p.at_ms)).collect();
-    assert_eq!(devices, vec![("phone".into(), true, 100), ("tablet".into(), false, 70)]);
+async fn clients_of(store: &dyn MessageStore, accid: &str) -> Vec<(String, bool, i64)> {
+    let records = store.presence(&[accid.to_owned()]).await.unwrap();
+    records.into_iter().map(|p| (p.client_type, p.online, p.at_ms)).collect()
+}
 
-    apply(store, vec![presence(&accid, "phone", false, 150)]).await;
+pub async fn presence_keeps_the_newest_event_per_client_type(store: &dyn MessageStore) {
+    let accid = unique("buyer");
+    apply(store, vec![presence(&accid, "AOS", true, 100)]).await;
+    apply(store, vec![presence(&accid, "aos", false, 50)]).await; // late logout of an older session
+    apply(store, vec![presence(&accid, "PC", false, 70)]).await;
+    assert_eq!(clients_of(store, &accid).await, vec![("aos".into(), true, 100), ("pc".into(), false, 70)]);
+
+    apply(store, vec![presence(&accid, "AOS", false, 150)]).await;
     // Same millisecond: offline wins whatever the delivery order.
-    apply(store, vec![presence(&accid, "phone", true, 150)]).await;
-    let phone = store.presence(&accid.to_uppercase()).await.unwrap().remove(0);
-    assert_eq!((phone.online, phone.at_ms), (false, 150));
+    apply(store, vec![presence(&accid, "Aos", true, 150)]).await;
+    let phone = store.presence(&[accid.to_uppercase()]).await.unwrap().remove(0);
+    assert_eq!((phone.online, phone.at_ms, phone.logout_reason), (false, 150, Some(2)));
     assert_eq!(phone.document["eventType"], json!("3"), "the provider's fields of the newest event");
     assert_eq!(phone.document["clientType"], json!("AOS"));
-    assert!(store.presence(&unique("nobody")).await.unwrap().is_empty());
+    assert!(store.presence(&[unique("nobody")]).await.unwrap().is_empty());
+}
+
+/// NetEase's documented scenario: a login that names its device, then the documented logout sample,
+/// which names none and spells the client type in another case. The account must end offline.
+pub async fn a_logout_without_a_device_id_ends_the_login_that_had_one(store: &dyn MessageStore) {
+    let accid = unique("tes");
+    apply(store, vec![presence_of(&accid, "IOS", Some("c25f82d0"), true, 1_608_872_000_000)]).await;
+    apply(store, vec![presence_of(&accid, "iOS", None, false, 1_608_872_658_452)]).await;
+    let records = store.presence(std::slice::from_ref(&accid)).await.unwrap();
+    assert_eq!(records.len(), 1, "one client type: {records:?}");
+    assert!(!records[0].online);
+    assert_eq!((records[0].client_type.as_str(), records[0].device_id.as_deref()), ("ios", None));
+}
+
+pub async fn presence_of_many_accounts_comes_in_one_call(store: &dyn MessageStore) {
+    let (a, b, never) = (unique("a"), unique("b"), unique("never"));
+    apply(store, vec![presence_of(&a, "WEB", Some("d-1"), true, 10), presence(&b, "IOS", false, 20)]).await;
+    apply(store, vec![presence(&a, "PC", false, 30)]).await;
+    let records = store.presence(&[b.clone(), never, a.to_uppercase()]).await.unwrap();
+    let got: Vec<(String, String, bool, Option<String>)> =
+        records.into_iter().map(|p| (p.accid, p.client_type, p.online, p.device_id)).collect();
+    let mut want = vec![
+        (a.clone(), "pc".to_owned(), false, None),
+        (a.clone(), "web".to_owned(), true, Some("d-1".to_owned())),
+        (b.clone(), "ios".to_owned(), false, None),
+    ];
+    want.sort();
+    assert_eq!(got, want, "ordered by accid, then client type; unknown accounts have none");
 }
 
 pub async fn every_callback_body_is_kept_raw(store: &dyn MessageStore) {

@@ -1,5 +1,5 @@
 //! Provider-neutral events parsed from callbacks. State is kept as facts (see shared/design.md):
-//! messages with a unique key, recalls, read watermarks, presence per device.
+//! messages with a unique key, recalls, read watermarks, presence per client type.
 
 use serde_json::{Map, Value};
 
@@ -77,14 +77,25 @@ pub struct Recall {
     pub at_ms: i64,
 }
 
-/// Login (online) or logout of one device (NetEase eventType 2 / 3). Newest `at_ms` wins.
+/// A login (online) or logout (offline) of one of an account's clients (NetEase eventType 2 / 3).
+///
+/// Presence is kept per (account, client type): the provider does not always name the device, and
+/// its multi-device policy works per client type. For one key the newest `at_ms` wins, and an
+/// event older than the one kept is ignored; the account is online when any client type is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Presence {
     /// Lowercased.
     pub accid: String,
-    pub device_id: String,
+    /// The client type, lowercased (`aos`, `ios`, `pc`, `web`, `mac`, `harmony`, `rest`; `unknown`
+    /// when the provider named none): the key.
+    pub client_type: String,
+    /// The device, when the provider named one; kept, but not part of the key.
+    pub device_id: Option<String>,
     pub online: bool,
     pub at_ms: i64,
-    /// The provider's own fields (clientType, clientIp, logOutReason, ...).
+    /// Why the client went offline, when the provider said (NetEase `logOutReason`: 1 logout,
+    /// 2 disconnected, 3 kicked by the account's other device, 4 kicked by the multi-device policy).
+    pub logout_reason: Option<i64>,
+    /// The provider's own fields (clientType, clientIp, code, ...).
     pub document: Map<String, Value>,
 }

@@ -9,7 +9,7 @@ use imbridge_provider::{CallbackRequest, VerifyFailure};
 
 use crate::sign;
 
-pub use parse::parse;
+pub use parse::{parse, parse_with, ParseOptions};
 
 /// Check a callback's signature and freshness at time `now`.
 ///

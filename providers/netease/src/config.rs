@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::callback::ParseOptions;
+
 /// Client-side quotas, one per NetEase API class (shared/providers/netease.md §1, "Default rate
 /// limits"). NetEase blocks the whole class for 10 s / 1 min when an app exceeds them, so the client
 /// waits for a permit instead of finding out by a 416.
@@ -43,6 +45,8 @@ pub struct NeteaseConfig {
     /// harmless because every store write is idempotent (unique message keys, forward-only
     /// watermarks, newest-wins presence). The future side is kept as wide for clock skew.
     pub callback_window: Duration,
+    /// How callbacks are parsed (what counts as unread).
+    pub parse: ParseOptions,
     pub limits: RateLimits,
 }
 
@@ -60,6 +64,7 @@ impl NeteaseConfig {
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             callback_window: Self::DEFAULT_CALLBACK_WINDOW,
+            parse: ParseOptions::default(),
             limits: RateLimits::default(),
         }
     }
@@ -74,6 +79,7 @@ impl std::fmt::Debug for NeteaseConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("callback_window", &self.callback_window)
+            .field("parse", &self.parse)
             .field("limits", &self.limits)
             .finish()
     }

@@ -9,6 +9,7 @@ use imbridge_provider::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::callback::ParseOptions;
 use crate::client::friend::{AddFriend, FriendAddType};
 use crate::client::limits::ApiClass;
 use crate::client::msg::{AttachMsg, AttachOption, BatchAttachMsg, Conv, Delivery, Save};
@@ -26,14 +27,15 @@ pub struct NeteaseProvider {
     app_key: String,
     app_secret: SecretString,
     callback_window: Duration,
+    parse: ParseOptions,
 }
 
 impl NeteaseProvider {
     pub fn new(cfg: NeteaseConfig) -> Result<Self, NeteaseError> {
         let app_key = cfg.app_key.clone();
         let app_secret = cfg.app_secret.clone();
-        let callback_window = cfg.callback_window;
-        Ok(Self { client: NeteaseClient::new(cfg)?, app_key, app_secret, callback_window })
+        let (callback_window, parse) = (cfg.callback_window, cfg.parse);
+        Ok(Self { client: NeteaseClient::new(cfg)?, app_key, app_secret, callback_window, parse })
     }
 
     /// The typed client, for calls the trait does not cover (tests, tools).
@@ -289,7 +291,7 @@ impl ImProvider for NeteaseProvider {
     }
 
     fn parse_callback(&self, body: &[u8]) -> Result<ParsedCallback, ParseError> {
-        callback::parse(body)
+        callback::parse_with(body, self.parse)
     }
 
     fn callback_ack(&self) -> Ack {

@@ -2,7 +2,7 @@
 //! shared/providers/netease.md §4 and the shapes NetEase is known to vary.
 
 use imbridge_netease::callback::parse;
-use imbridge_provider::{Conversation, Event, MessageEvent, Presence, ReadReport, Recall};
+use imbridge_provider::{Conversation, Event, MessageEvent, ReadReport, Recall};
 use serde_json::{json, Value};
 
 const DOC_MESSAGE: &str = r#"{"attach":"thisisattach","body":"hello","convType":"PERSON","eventType":"1","fromAccount":"111","fromClientType":"IOS","fromDeviceId":"thisisfromdeviceid","fromNick":"mike","msgTimestamp":"1441977355557","msgType":"TEXT","msgidClient":"1234567","msgidServer":"3456789","resendFlag":"0","to":"222"}"#;
@@ -85,7 +85,8 @@ fn only_p2p_chat_other_than_tips_counts_as_unread() {
         ("CUSTOM_PERSON", "CUSTOM_P2P_MSG", Conversation::P2pSystem, false),
         ("CUSTOM_TEAM", "CUSTOM", Conversation::TeamSystem, false),
         ("TEAM", "TEXT", Conversation::Team, false),
-        ("SUPER_TEAM", "TEXT", Conversation::Other, false),
+        ("SUPER_TEAM", "TEXT", Conversation::Team, false),
+        ("SOMETHING_NEW", "TEXT", Conversation::Other, false),
     ];
     for (conv, msg_type, conversation, counts) in cases {
         let m = message(&body(conv, msg_type));
@@ -186,23 +187,35 @@ fn login_and_logout() {
                     "timestamp":"1578551421000","deviceId":"dev-1","sdkVersion":"9.0"}"#;
     let Event::Presence(p) = only_event(login) else { panic!("presence expected") };
     assert_eq!(
-        (p.accid.as_str(), p.device_id.as_str(), p.online, p.at_ms),
-        ("buyer_01", "dev-1", true, 1_578_551_421_000)
+        (p.accid.as_str(), p.client_type.as_str(), p.device_id.as_deref(), p.online, p.at_ms),
+        ("buyer_01", "ios", Some("dev-1"), true, 1_578_551_421_000)
     );
     assert_eq!(p.document["clientIp"], json!("10.0.0.1"));
     assert_eq!(p.document["timestamp"], json!(1_578_551_421_000_i64));
 
-    let logout = json!({"eventType": 3, "accid": "buyer_01", "deviceId": "dev-1", "timestamp": 1578551422000_i64, "logOutReason": 2});
-    let Event::Presence(Presence { online, at_ms, document, .. }) = only_event(&logout.to_string()) else {
-        panic!("presence expected")
-    };
-    assert_eq!((online, at_ms), (false, 1_578_551_422_000));
-    assert_eq!(document["logOutReason"], json!(2));
+    let logout = json!({"eventType": 3, "accid": "buyer_01", "clientType": "iOS", "timestamp": 1578551422000_i64,
+        "code": 200, "logOutReason": 2});
+    let Event::Presence(p) = only_event(&logout.to_string()) else { panic!("presence expected") };
+    assert_eq!((p.client_type.as_str(), p.device_id, p.online, p.at_ms), ("ios", None, false, 1_578_551_422_000));
+    assert_eq!(p.logout_reason, Some(2));
 
-    let no_device = json!({"eventType": "2", "accid": "a", "clientType": "WEB", "timestamp": 1});
-    let Event::Presence(p) = only_event(&no_device.to_string()) else { panic!("presence expected") };
-    assert_eq!(p.device_id, "WEB", "without deviceId the client type keys the device");
+    let no_type = json!({"eventType": "2", "accid": "a", "timestamp": 1});
+    let Event::Presence(p) = only_event(&no_type.to_string()) else { panic!("presence expected") };
+    assert_eq!(p.client_type, "unknown");
     assert!(parse(br#"{"eventType":"2","deviceId":"d","timestamp":1}"#).is_err(), "accid missing");
+}
+
+#[test]
+fn a_failed_login_changes_nothing() {
+    for code in [json!("302"), json!(302), json!("500"), json!("not a code")] {
+        let login = json!({"eventType": "2", "accid": "a", "clientType": "AOS", "code": code, "timestamp": 1});
+        let parsed = parse(login.to_string().as_bytes()).unwrap();
+        assert_eq!(parsed.events, vec![Event::Other], "code {code}");
+    }
+    for code in [json!("200"), json!(200), json!(" 200 ")] {
+        let login = json!({"eventType": 2, "accid": "a", "clientType": "AOS", "code": code, "timestamp": 1});
+        assert!(matches!(only_event(&login.to_string()), Event::Presence(_)), "code {code}");
+    }
 }
 
 #[test]

@@ -163,16 +163,20 @@ async fn upsert_presence(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> 
     for presence in plan.newest_presences() {
         // Same rule as model::presence_supersedes: newer wins, offline wins a tie.
         sqlx::query(
-            "INSERT INTO presence (accid, device_id, online, at_ms, document) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (accid, device_id) DO UPDATE
-             SET online = excluded.online, at_ms = excluded.at_ms, document = excluded.document
-             WHERE excluded.at_ms > presence.at_ms
-                OR (excluded.at_ms = presence.at_ms AND excluded.online < presence.online)",
+            "INSERT INTO presence_clients (accid, client, device_id, online, at_ms, logout_reason, document)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (accid, client) DO UPDATE
+             SET device_id = excluded.device_id, online = excluded.online, at_ms = excluded.at_ms,
+                 logout_reason = excluded.logout_reason, document = excluded.document
+             WHERE excluded.at_ms > presence_clients.at_ms
+                OR (excluded.at_ms = presence_clients.at_ms AND excluded.online < presence_clients.online)",
         )
         .bind(&presence.accid)
-        .bind(&presence.device_id)
+        .bind(&presence.client)
+        .bind(presence.device_id.as_deref())
         .bind(presence.online)
         .bind(presence.at_ms)
+        .bind(presence.logout_reason)
         .bind(serde_json::to_string(&presence.document).map_err(internal)?)
         .execute(&mut **tx)
         .await

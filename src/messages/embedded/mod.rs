@@ -223,22 +223,30 @@ impl MessageStore for EmbeddedMessageStore {
             .map_err(sql_error)
     }
 
-    async fn presence(&self, accid: &str) -> Result<Vec<PresenceRecord>, StoreError> {
+    async fn presence(&self, accids: &[String]) -> Result<Vec<PresenceRecord>, StoreError> {
+        if accids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<String> = accids.iter().map(|a| lower(a)).collect();
+        // One statement whatever the number of accounts (a JSON array bound once), on the key.
         let rows = sqlx::query(
-            "SELECT accid, device_id, online, at_ms, document FROM presence WHERE accid = ? ORDER BY device_id",
+            "SELECT accid, client, device_id, online, at_ms, logout_reason, document FROM presence_clients
+             WHERE accid IN (SELECT value FROM json_each(?)) ORDER BY accid, client",
         )
-        .bind(lower(accid))
+        .bind(serde_json::to_string(&wanted).map_err(internal)?)
         .fetch_all(&self.reader)
         .await
         .map_err(sql_error)?;
         rows.iter()
             .map(|row| {
-                let document: String = row.try_get(4).map_err(sql_error)?;
+                let document: String = row.try_get(6).map_err(sql_error)?;
                 Ok(PresenceRecord {
                     accid: row.try_get(0).map_err(sql_error)?,
-                    device_id: row.try_get(1).map_err(sql_error)?,
-                    online: row.try_get(2).map_err(sql_error)?,
-                    at_ms: row.try_get(3).map_err(sql_error)?,
+                    client_type: row.try_get(1).map_err(sql_error)?,
+                    device_id: row.try_get(2).map_err(sql_error)?,
+                    online: row.try_get(3).map_err(sql_error)?,
+                    at_ms: row.try_get(4).map_err(sql_error)?,
+                    logout_reason: row.try_get(5).map_err(sql_error)?,
                     document: Value::Object(json_object(&document)?),
                 })
             })

@@ -36,14 +36,18 @@ CREATE TABLE IF NOT EXISTS recalls (
     at_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 
-CREATE TABLE IF NOT EXISTS presence (
+-- Presence per (account, client type lowercased); the newest event wins. (The earlier table
+-- `presence`, keyed by device, is no longer read: NetEase does not always name the device.)
+CREATE TABLE IF NOT EXISTS presence_clients (
     accid TEXT NOT NULL,
-    device_id TEXT NOT NULL,
+    client TEXT NOT NULL,
+    device_id TEXT,
     online INTEGER NOT NULL,
     at_ms INTEGER NOT NULL,
+    logout_reason INTEGER,
     document TEXT NOT NULL,
-    PRIMARY KEY (accid, device_id)
-);
+    PRIMARY KEY (accid, client)
+) WITHOUT ROWID;
 
 -- The audit trail: one row per distinct body (digest of provider + body), purged after retention.
 CREATE TABLE IF NOT EXISTS raw_callbacks (

@@ -30,7 +30,7 @@ use mongodb::bson::{doc, DateTime, Document};
 use super::convert::{integer, object_to_document};
 use super::errors::{WriteRefused, DUPLICATE_KEY};
 use super::{body_bson, watermark_id, MongoMessageStore, MESSAGES, PRESENCE, RAW, RECALLS, WATERMARKS};
-use crate::messages::model::{BatchPlan, MessageRow, RawRow};
+use crate::messages::model::{BatchPlan, MessageRow, RawRow, F_PRESENCE_CLIENT};
 use crate::messages::{Applied, ApplyOutcome, StoreError};
 
 pub(super) async fn apply(store: &MongoMessageStore, batch: &[Applied]) -> Result<Vec<ApplyOutcome>, StoreError> {
@@ -113,13 +113,13 @@ async fn upsert_presence(store: &MongoMessageStore, plan: &BatchPlan) -> Result<
         .map(|p| {
             // Replace only an older record (model::presence_supersedes: offline wins a tie). When
             // the stored one is newer the filter matches nothing, the upsert collides with the
-            // unique {accid, deviceId} and the stored one stays: that duplicate key is the answer.
+            // unique {accid, client} and the stored one stays: that duplicate key is the answer.
             let older = if p.online {
                 doc! { "atMs": { "$lt": p.at_ms } }
             } else {
                 doc! { "$or": [ { "atMs": { "$lt": p.at_ms } }, { "atMs": p.at_ms, "online": true } ] }
             };
-            let mut filter = doc! { "accid": &p.accid, "deviceId": &p.device_id };
+            let mut filter = doc! { "accid": &p.accid, F_PRESENCE_CLIENT: &p.client };
             filter.extend(older);
             doc! { "q": filter, "u": object_to_document(&p.document), "upsert": true }
         })

@@ -7,7 +7,7 @@
 //!   {conversation: "p2p", state: 0}, so it holds only unread one-to-one messages;
 //! - `read_watermarks`: `_id` "reader|peer" (accids cannot contain `|`), `readUpToMs` moved by `$max`;
 //! - `recalls`: `_id` = the recalled message key;
-//! - `presence`: unique {accid, deviceId}, replaced only by a newer event;
+//! - `presence_clients`: unique {accid, client} (client type lowercased), replaced only by a newer event;
 //! - `raw_callbacks`: `_id` = digest of the body, TTL index on `expireAt`;
 //! - `dead_letters`: `_id` = digest of the body.
 //!
@@ -34,7 +34,7 @@ use mongodb::options::{ClientOptions, DatabaseOptions, Hint, IndexOptions, Write
 use mongodb::{Client, Database, IndexModel};
 use serde_json::Value;
 
-use super::model::{body_digest, lower, millis};
+use super::model::{body_digest, lower, millis, F_PRESENCE_CLIENT};
 use super::{Applied, ApplyOutcome, DeadLetter, MessageStore, PresenceRecord, RawCallback, StoreError};
 
 mod apply;
@@ -48,7 +48,9 @@ use errors::mongo_error;
 const MESSAGES: &str = "messages";
 const WATERMARKS: &str = "read_watermarks";
 const RECALLS: &str = "recalls";
-const PRESENCE: &str = "presence";
+/// Presence per (accid, client type). The earlier `presence` collection, keyed by device, is no
+/// longer read (NetEase does not always name the device); it can be dropped.
+const PRESENCE: &str = "presence_clients";
 const RAW: &str = "raw_callbacks";
 const DEAD_LETTERS: &str = "dead_letters";
 
@@ -210,7 +212,7 @@ impl MongoMessageStore {
                 )
                 .build(),
         ];
-        let presence = IndexModel::builder().keys(doc! { "accid": 1, "deviceId": 1 }).options(unique()).build();
+        let presence = IndexModel::builder().keys(doc! { "accid": 1, F_PRESENCE_CLIENT: 1 }).options(unique()).build();
         // Each document carries its own expiry, so a new retention applies to new bodies without
         // touching the index (changing expireAfterSeconds would need collMod).
         let raw_ttl = IndexModel::builder()
@@ -355,12 +357,16 @@ impl MessageStore for MongoMessageStore {
         Ok(found.and_then(|doc| integer(doc.get("readUpToMs"))))
     }
 
-    async fn presence(&self, accid: &str) -> Result<Vec<PresenceRecord>, StoreError> {
+    async fn presence(&self, accids: &[String]) -> Result<Vec<PresenceRecord>, StoreError> {
+        if accids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<String> = accids.iter().map(|a| lower(a)).collect();
         let docs: Vec<Document> = self
             .collection(PRESENCE)
-            .find(doc! { "accid": lower(accid) })
+            .find(doc! { "accid": { "$in": &wanted } })
             .projection(doc! { "_id": 0 })
-            .sort(doc! { "deviceId": 1 })
+            .sort(doc! { "accid": 1, F_PRESENCE_CLIENT: 1 })
             .await
             .map_err(mongo_error)?
             .try_collect()
@@ -370,9 +376,11 @@ impl MessageStore for MongoMessageStore {
             .into_iter()
             .map(|doc| PresenceRecord {
                 accid: doc.get_str("accid").unwrap_or_default().to_owned(),
-                device_id: doc.get_str("deviceId").unwrap_or_default().to_owned(),
+                client_type: doc.get_str(F_PRESENCE_CLIENT).unwrap_or_default().to_owned(),
+                device_id: doc.get_str("deviceId").ok().filter(|d| !d.is_empty()).map(str::to_owned),
                 online: doc.get_bool("online").unwrap_or(false),
                 at_ms: integer(doc.get("atMs")).unwrap_or(0),
+                logout_reason: integer(doc.get("logoutReason")),
                 document: bson_to_json(Bson::Document(doc)),
             })
             .collect())

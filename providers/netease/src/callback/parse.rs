@@ -10,8 +10,28 @@ use serde_json::{Map, Number, Value};
 
 use crate::client::lenient::as_i64;
 
-/// Parse one callback body (already verified).
+/// Choices about what counts as unread that NetEase leaves to the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Whether a message flagged by anti-spam (`antispam: "true"`) counts as unread. NetEase still
+    /// delivers flagged messages unless the app's anti-spam policy blocks them, so by default they
+    /// count.
+    pub antispam_counts_as_unread: bool,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        Self { antispam_counts_as_unread: true }
+    }
+}
+
+/// Parse one callback body (already verified) with the default [`ParseOptions`].
 pub fn parse(body: &[u8]) -> Result<ParsedCallback, ParseError> {
+    parse_with(body, ParseOptions::default())
+}
+
+/// Parse one callback body (already verified).
+pub fn parse_with(body: &[u8], options: ParseOptions) -> Result<ParsedCallback, ParseError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| ParseError(format!("not JSON: {e}")))?;
     let Value::Object(doc) = value else {
         return Err(ParseError("not a JSON object".into()));
@@ -25,9 +45,12 @@ pub fn parse(body: &[u8]) -> Result<ParsedCallback, ParseError> {
     let events = match event_type.as_str() {
         // The console's "test address" button posts `{}`: nothing to apply.
         "" if doc.is_empty() => Vec::new(),
-        "1" => vec![Event::Message(message(doc)?)],
-        "7" => vec![Event::Recall(recall(&doc)?)],
+        "1" => vec![Event::Message(message(doc, options)?)],
+        // P2P, team and super-team recalls alike: a recall names the message by its key.
+        "7" | "8" | "25" => vec![Event::Recall(recall(&doc, event_type == "7")?)],
         "30" => read_reports(&doc)?.into_iter().map(Event::ReadReport).collect(),
+        // A failed login (code other than 200) changes nothing: stored raw only.
+        "2" if !login_succeeded(&doc) => vec![Event::Other],
         "2" => vec![Event::Presence(presence(doc, true)?)],
         "3" => vec![Event::Presence(presence(doc, false)?)],
         _ => vec![Event::Other],
@@ -36,7 +59,12 @@ pub fn parse(body: &[u8]) -> Result<ParsedCallback, ParseError> {
 }
 
 /// eventType 1: a conversation message.
-fn message(mut doc: Map<String, Value>) -> Result<MessageEvent, ParseError> {
+///
+/// What counts as unread: one-to-one chat (`PERSON`) other than `TIPS`, including call records
+/// (`NRTC_NETCALL`, `NETCALL_AUDIO`, `NETCALL_VEDIO`: a missed call shows as unread in chat apps),
+/// except a message NetEase withheld from its receiver (`blacklist: "true"`: the sender is on the
+/// receiver's blacklist) and, when so configured, one flagged by anti-spam.
+fn message(mut doc: Map<String, Value>, options: ParseOptions) -> Result<MessageEvent, ParseError> {
     let key = required_text(&doc, "msgidServer")?;
     let from = required_text(&doc, "fromAccount")?.to_ascii_lowercase();
     let to = required_text(&doc, "to")?;
@@ -44,7 +72,7 @@ fn message(mut doc: Map<String, Value>) -> Result<MessageEvent, ParseError> {
     let sent_at_ms = required_ms(&doc, "msgTimestamp")?;
     let conversation = match conv_type.as_str() {
         "PERSON" => Conversation::P2p,
-        "TEAM" => Conversation::Team,
+        "TEAM" | "SUPER_TEAM" => Conversation::Team,
         "CUSTOM_PERSON" => Conversation::P2pSystem,
         "CUSTOM_TEAM" => Conversation::TeamSystem,
         _ => Conversation::Other,
@@ -55,7 +83,9 @@ fn message(mut doc: Map<String, Value>) -> Result<MessageEvent, ParseError> {
         _ => to,
     };
     let is_tips = doc.get("msgType").and_then(Value::as_str).is_some_and(|t| t.trim().eq_ignore_ascii_case("TIPS"));
-    let counts_as_unread = conversation == Conversation::P2p && !is_tips;
+    let blacklisted = flag(&doc, "blacklist");
+    let withheld_as_spam = flag(&doc, "antispam") && !options.antispam_counts_as_unread;
+    let counts_as_unread = conversation == Conversation::P2p && !is_tips && !blacklisted && !withheld_as_spam;
     // Stores index and compare these; one shape whatever the delivery used. msgidServer is
     // documented as a numeric string, so that is the shape kept.
     doc.insert("msgTimestamp".into(), Value::from(sent_at_ms));
@@ -63,12 +93,14 @@ fn message(mut doc: Map<String, Value>) -> Result<MessageEvent, ParseError> {
     Ok(MessageEvent { key, from, to, conversation, counts_as_unread, sent_at_ms, document: doc })
 }
 
-/// eventType 7: a P2P recall.
-fn recall(doc: &Map<String, Value>) -> Result<Recall, ParseError> {
+/// eventType 7 (P2P), 8 (team), 25 (super team): a recall. `to` is an accid (lowercased) in P2P,
+/// a team id otherwise.
+fn recall(doc: &Map<String, Value>, p2p: bool) -> Result<Recall, ParseError> {
+    let to = required_text(doc, "to")?;
     Ok(Recall {
         key: required_text(doc, "msgId")?,
         from: required_text(doc, "from")?.to_ascii_lowercase(),
-        to: required_text(doc, "to")?.to_ascii_lowercase(),
+        to: if p2p { to.to_ascii_lowercase() } else { to },
         at_ms: required_ms(doc, "deleteTime")?,
     })
 }
@@ -102,15 +134,32 @@ fn read_reports(doc: &Map<String, Value>) -> Result<Vec<ReadReport>, ParseError>
         .collect()
 }
 
-/// eventType 2 (login) / 3 (logout).
+/// eventType 2 (login) / 3 (logout), keyed by client type: `deviceId` is often absent (NetEase's
+/// own logout sample has none) and `clientType` comes in any case (`AOS`, `iOS`).
 fn presence(mut doc: Map<String, Value>, online: bool) -> Result<Presence, ParseError> {
     let accid = required_text(&doc, "accid")?.to_ascii_lowercase();
     let at_ms = required_ms(&doc, "timestamp")?;
-    // Older deliveries carry no deviceId; the client type is then the best per-device key there is
-    // (one entry per platform instead of one per device).
-    let device_id = optional_text(&doc, "deviceId").or_else(|| optional_text(&doc, "clientType")).unwrap_or_default();
+    let client_type =
+        optional_text(&doc, "clientType").map_or_else(|| "unknown".to_owned(), |t| t.to_ascii_lowercase());
+    let device_id = optional_text(&doc, "deviceId");
+    let logout_reason = if online { None } else { doc.get("logOutReason").and_then(as_i64) };
     doc.insert("timestamp".into(), Value::from(at_ms));
-    Ok(Presence { accid, device_id, online, at_ms, document: doc })
+    Ok(Presence { accid, client_type, device_id, online, at_ms, logout_reason, document: doc })
+}
+
+/// A login's `code` (`"200"` or `200`) says whether it succeeded; a login without one is taken as
+/// successful, as NetEase only sends the callback for login attempts it reports.
+fn login_succeeded(doc: &Map<String, Value>) -> bool {
+    doc.get("code").is_none_or(|code| as_i64(code) == Some(200))
+}
+
+/// A `"true"`/`true` flag (NetEase sends `antispam` and `blacklist` only when they are true).
+fn flag(doc: &Map<String, Value>, field: &str) -> bool {
+    match doc.get(field) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.trim().eq_ignore_ascii_case("true"),
+        _ => false,
+    }
 }
 
 /// A non-empty string field; a number is accepted and written out as text.
