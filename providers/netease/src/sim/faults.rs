@@ -1,6 +1,7 @@
 //! Fault injection for NetEase calls: failures, dropped connections and slow answers.
 //! Injected failures happen before authentication and before any effect: a failed call changes
-//! nothing.
+//! nothing. One fault concerns callbacks instead: losing a share of login/logout events, which
+//! NetEase documents as possibly lost (shared/providers/netease.md §2).
 
 use std::time::Duration;
 
@@ -24,6 +25,9 @@ pub struct Faults {
     pub delay_ms: u64,
     /// Only calls of these APIs (`"msg/sendBatchAttachMsg"`, ...) are affected; empty: all.
     pub actions: Vec<String>,
+    /// Lose this share (0..=100 %, drawn at random per event) of login/logout callbacks (eventType
+    /// 2/3): they are recorded as lost and never posted. `actions` does not apply.
+    pub lose_presence_percent: u8,
 }
 
 impl Faults {
@@ -47,6 +51,11 @@ impl Faults {
         Self { delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), ..Self::default() }
     }
 
+    /// Lose `percent` % of login/logout callbacks.
+    pub fn lose_presence(percent: u8) -> Self {
+        Self { lose_presence_percent: percent, ..Self::default() }
+    }
+
     /// Restrict to some APIs.
     pub fn only(mut self, actions: &[&str]) -> Self {
         self.actions = actions.iter().map(|a| (*a).to_owned()).collect();
@@ -61,6 +70,9 @@ impl Faults {
         }
         if self.http_status && code < 400 {
             return Some(format!("fail_code {code} is not an error status"));
+        }
+        if self.lose_presence_percent > 100 {
+            return Some(format!("lose_presence_percent {} is more than 100", self.lose_presence_percent));
         }
         None
     }
@@ -117,6 +129,15 @@ impl FaultState {
         None
     }
 
+    /// Whether to lose the next login/logout callback.
+    pub fn lose_presence(&self) -> bool {
+        match self.current.lose_presence_percent {
+            0 => false,
+            p if p >= 100 => true,
+            p => rand::Rng::gen_range(&mut rand::thread_rng(), 0..100u8) < p,
+        }
+    }
+
     pub fn delay(&self, api: &str) -> Option<Duration> {
         (self.current.delay_ms > 0 && self.current.applies_to(api))
             .then(|| Duration::from_millis(self.current.delay_ms))
@@ -145,5 +166,17 @@ mod tests {
         assert!(Faults::fail_next(1, 700).problem().is_some());
         assert!(Faults::http_fail_next(1, 200).problem().is_some());
         assert!(Faults::http_fail_next(1, 503).problem().is_none());
+        assert!(Faults::lose_presence(101).problem().is_some());
+    }
+
+    #[test]
+    fn presence_losses_follow_the_share() {
+        let mut fs = FaultState::default();
+        assert!(!fs.lose_presence());
+        fs.set(Faults::lose_presence(100));
+        assert!(fs.lose_presence());
+        fs.set(Faults::lose_presence(30));
+        let lost = (0..10_000).filter(|_| fs.lose_presence()).count();
+        assert!((2_500..3_500).contains(&lost), "{lost} of 10 000 lost at 30 %");
     }
 }

@@ -33,7 +33,7 @@
 //! | `GET /__sim/notifications` | custom notifications, one record per recipient, with `request_id` |
 //! | `GET /__sim/messages` | chat messages (sendMsg, sendBatchMsg, simulated clients) |
 //! | `GET /__sim/calls` | NetEase calls per API and outcome |
-//! | `GET`/`POST`/`DELETE /__sim/faults` | injected faults ([`Faults`] as JSON) |
+//! | `GET`/`POST`/`DELETE /__sim/faults` | injected faults ([`Faults`] as JSON), including `lose_presence_percent` (lose that share of login/logout callbacks) |
 //! | `POST /__sim/login` `{accid, token}` | `{"ok":true,"code":200}` if that token logs in, else `ok:false` with 302 (wrong token, unknown account) or 422 (blocked) |
 //! | `POST /__sim/reset` | forget everything |
 //! | `GET /__sim/callbacks` | callback deliveries (body, status, attempts) |
@@ -41,10 +41,10 @@
 //! | `GET`/`POST /__sim/callbacks/mode` | [`CallbackMode`] `{"duplicate","shuffle","shuffle_window"}` |
 //! | `POST /__sim/callbacks/url` `{"url": "..." or null}` | where callbacks go |
 //! | `POST /__sim/callbacks/raw` | sign and deliver any JSON event |
-//! | `POST /__sim/clients/message` `{from, to, body, msgType?, timestamp?, convType?, ...}` | a client sends a chat message (eventType 1); answers its `msgidServer` |
+//! | `POST /__sim/clients/message` `{from, to, body, msgType?, timestamp?, convType?, antispam?, ...}` | a client sends a chat message (eventType 1, with `ip`/`port`); answers its `msgidServer` |
 //! | `POST /__sim/clients/read` `{reader, peer, timestamp?, clientType?}` | a read receipt (eventType 30) |
-//! | `POST /__sim/clients/recall` `{msgid, from, to}` | a P2P recall (eventType 7) |
-//! | `POST /__sim/clients/login`, `/logout` `{accid, deviceId, clientType?, timestamp?}` | presence (eventType 2 / 3) |
+//! | `POST /__sim/clients/recall` `{msgid, from, to, selfMsg?}` | a P2P recall (eventType 7) |
+//! | `POST /__sim/clients/login`, `/logout` `{accid, deviceId?, clientType?, customTag?, timestamp?}` | presence (eventType 2 / 3) |
 //!
 //! See [`ClientMessage`] and its siblings for every field of the `clients` bodies.
 //!
@@ -52,9 +52,12 @@
 //! With a callback URL, the simulator POSTs NetEase's signed "消息抄送" events: for msg/sendMsg and
 //! sendBatchMsg (eventType 1, PERSON/TEAM), sendAttachMsg and sendBatchAttachMsg (eventType 1,
 //! CUSTOM_PERSON/CUSTOM_TEAM with CUSTOM_P2P_MSG/CUSTOM_TEAM_MSG), friend/add and delete (eventType 1,
-//! CUSTOM_PERSON with FRIEND_ADD/FRIEND_DELETE), msg/recall (eventType 7), and the simulated
-//! clients. Delivery is in order by one background task, retrying non-200 answers; see
-//! [`CallbackMode`] for duplicate and shuffled delivery.
+//! CUSTOM_PERSON with FRIEND_ADD/FRIEND_DELETE), msg/recall (eventType 7 / 8), and the
+//! simulated clients. Their shapes follow NetEase's samples (see
+//! `callbacks::events`): fields that apply only sometimes (`deviceId`, `ip`/`port`, `antispam`,
+//! `attach`, ...) are absent, never empty. Delivery is in order by one background task, retrying
+//! non-200 answers; see [`CallbackMode`] for duplicate and shuffled delivery; `Faults` can lose a
+//! share of login/logout events.
 
 mod api;
 mod auth;

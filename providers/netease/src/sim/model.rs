@@ -103,7 +103,17 @@ pub struct SentMessage {
     pub attach: String,
     pub ext: Option<String>,
     pub from_client_type: String,
+    /// Empty for REST messages (no device).
     pub from_device_id: String,
+    /// The sender's client address: set only for messages sent from an SDK client (the
+    /// simulated clients), never for REST (msg/sendMsg, sendBatchMsg).
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Flagged by anti-spam (the callback then carries `"antispam":"true"`).
+    #[serde(default)]
+    pub antispam: bool,
     pub timestamp: u64,
     pub recalled: bool,
     pub request_id: Option<String>,

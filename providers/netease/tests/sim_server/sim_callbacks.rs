@@ -72,6 +72,9 @@ async fn send_msg_is_copied_as_a_signed_person_message() {
     assert_eq!(e["body"], "hello");
     assert_eq!(e["ext"], "e1");
     assert_eq!(e["resendFlag"], "0");
+    for absent in ["ip", "port", "antispam", "fromDeviceId", "attach"] {
+        assert!(e.get(absent).is_none(), "a REST message has no {absent}: {e}");
+    }
     assert_eq!(e["msgidServer"], reply["data"]["msgid"].as_u64().unwrap().to_string());
     assert_eq!(e["msgTimestamp"], reply["data"]["timetag"].as_u64().unwrap().to_string());
     assert!(!e["msgidClient"].as_str().unwrap().is_empty());
@@ -81,7 +84,13 @@ async fn send_msg_is_copied_as_a_signed_person_message() {
 async fn notifications_are_copied_as_custom_person_messages() {
     let (sim, receiver) = sim_with_receiver().await;
     let (a, b) = two_accounts(&sim).await;
-    let form = [("from", a.as_str()), ("msgtype", "0"), ("to", b.as_str()), ("attach", r#"{"k":"v"}"#)];
+    let form = [
+        ("from", a.as_str()),
+        ("msgtype", "0"),
+        ("to", b.as_str()),
+        ("attach", r#"{"k":"v"}"#),
+        ("pushcontent", "you have news"),
+    ];
     sim.call("msg/sendAttachMsg", &form).await;
     let list = json!([b, "ghost"]).to_string();
     let batch = [("fromAccid", a.as_str()), ("toAccids", list.as_str()), ("attach", "batch")];
@@ -98,6 +107,13 @@ async fn notifications_are_copied_as_custom_person_messages() {
         (Some("CUSTOM_PERSON"), Some("CUSTOM_P2P_MSG"))
     );
     assert_eq!(custom[0]["attach"], r#"{"k":"v"}"#);
+    assert_eq!(
+        (custom[0]["customSafeFlag"].as_str(), custom[0]["customApnsText"].as_str()),
+        (Some("1"), Some("you have news"))
+    );
+    for absent in ["msgidClient", "resendFlag", "fromDeviceId", "fromClientType"] {
+        assert!(custom[0].get(absent).is_none(), "a custom notification has no {absent}");
+    }
     assert_eq!(custom[1]["attach"], "batch");
     assert_eq!(custom[1]["to"], b);
     assert_eq!(
@@ -116,8 +132,9 @@ async fn friend_changes_are_copied_as_system_notifications() {
     sim.call("friend/add", &[("accid", &a), ("faccid", &b), ("type", "1")]).await;
     sim.call("friend/delete", &[("accid", &a), ("faccid", &b)]).await;
     flush(&sim).await;
-    let types: Vec<_> = receiver
-        .bodies()
+    let bodies = receiver.bodies();
+    assert_eq!(bodies[0]["attach"], r#"{"vt":1}"#, "FRIEND_ADD attach is {{\"vt\":type}} as a string");
+    let types: Vec<_> = bodies
         .iter()
         .map(|e| (e["convType"].as_str().unwrap().to_owned(), e["msgType"].as_str().unwrap().to_owned()))
         .collect();
@@ -153,10 +170,10 @@ async fn simulated_clients_produce_messages_receipts_recalls_and_presence() {
         .await;
     assert_eq!(status, 200);
     let (status, _) =
-        sim.post("/__sim/clients/login", json!({"accid": "shop_1", "deviceId": "d1", "clientType": "IOS"})).await;
+        sim.post("/__sim/clients/login", json!({"accid": "shop_1", "deviceId": "d1", "clientType": "ios"})).await;
     assert_eq!(status, 200);
     let (status, _) =
-        sim.post("/__sim/clients/logout", json!({"accid": "shop_1", "deviceId": "d1", "timestamp": 5})).await;
+        sim.post("/__sim/clients/logout", json!({"accid": "shop_1", "clientType": "IOS", "timestamp": 5})).await;
     assert_eq!(status, 200);
     flush(&sim).await;
 
@@ -172,6 +189,9 @@ async fn simulated_clients_produce_messages_receipts_recalls_and_presence() {
     assert_eq!(m["body"], "is it in stock?");
     assert_eq!(m["msgTimestamp"], "1700000000000");
     assert_eq!(m["msgidServer"], msgid.as_str());
+    assert_eq!((m["ip"].as_str(), m["fromClientType"].as_str()), (Some("127.0.0.1"), Some("AOS")));
+    assert!(m["port"].as_str().is_some_and(|p| p.parse::<u16>().is_ok()), "port: {m}");
+    assert!(m.get("antispam").is_none(), "not flagged, so no antispam field");
 
     let objects: Value =
         serde_json::from_str(events[1]["objects"].as_str().expect("objects is a JSON string")).unwrap();
@@ -182,9 +202,15 @@ async fn simulated_clients_produce_messages_receipts_recalls_and_presence() {
 
     assert_eq!(events[2]["msgId"], msgid.as_str());
     assert_eq!(events[2]["sendTime"], "1700000000000");
+    assert_eq!(events[2]["clientId"], m["msgidClient"], "the recalled message's client id");
+    assert_eq!(events[2]["selfMsg"], "撤回了一条消息");
+    assert!(events[2].get("attach").is_none(), "the note is selfMsg, not attach");
     assert_eq!((events[3]["accid"].as_str(), events[3]["deviceId"].as_str()), (Some("shop_1"), Some("d1")));
-    assert_eq!(events[3]["clientType"], "IOS");
-    assert_eq!((events[4]["timestamp"].as_str(), events[4]["logOutReason"].as_str()), (Some("5"), Some("1")));
+    assert_eq!((events[3]["clientType"].as_str(), events[3]["code"].as_str()), (Some("iOS"), Some("200")));
+    // The logout sample: numbers for code and timestamp, no deviceId when the client gave none.
+    assert_eq!((events[4]["timestamp"].as_u64(), events[4]["logOutReason"].as_u64()), (Some(5), Some(1)));
+    assert_eq!((events[4]["code"].as_u64(), events[4]["clientType"].as_str()), (Some(200), Some("iOS")));
+    assert!(events[4].get("deviceId").is_none(), "{}", events[4]);
 }
 
 #[tokio::test]
@@ -194,6 +220,9 @@ async fn client_input_is_checked() {
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid")));
     let (status, _) = sim.post("/__sim/clients/message", json!({"from": "a", "to": "b", "colour": 1})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "unknown fields are refused");
+    let (status, _) =
+        sim.post("/__sim/clients/message", json!({"from": "a", "to": "b", "fromClientType": "phone"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "client types are NetEase's");
     let (status, body) =
         sim.post("/__sim/clients/login", json!({"accid": "a", "deviceId": "d", "token": "nope"})).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("login_refused")));
@@ -278,4 +307,51 @@ async fn raw_events_and_url_changes() {
     assert_eq!(receiver.all().len(), 1, "no URL, no callbacks");
     let (status, _) = sim.post("/__sim/callbacks/url", json!({"url": "not a url"})).await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn only_flagged_messages_carry_antispam() {
+    let (sim, receiver) = sim_with_receiver().await;
+    for antispam in [false, true] {
+        let (status, _) = sim
+            .post("/__sim/clients/message", json!({"from": "a", "to": "b", "body": "x", "antispam": antispam}))
+            .await;
+        assert_eq!(status, 200);
+    }
+    flush(&sim).await;
+    let flags: Vec<_> = receiver.bodies().iter().map(|e| e.get("antispam").cloned()).collect();
+    assert_eq!(flags, [None, Some(json!("true"))]);
+}
+
+#[tokio::test]
+async fn the_presence_fault_loses_login_and_logout_callbacks_only() {
+    let (sim, receiver) = sim_with_receiver().await;
+    let (status, body) = sim.post("/__sim/faults", json!({"lose_presence_percent": 101})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = sim.post("/__sim/faults", json!({"lose_presence_percent": 100})).await;
+    assert_eq!(status, 200, "{body}");
+    sim.post("/__sim/clients/login", json!({"accid": "a"})).await;
+    sim.post("/__sim/clients/message", json!({"from": "a", "to": "b"})).await;
+    sim.post("/__sim/clients/logout", json!({"accid": "a"})).await;
+    flush(&sim).await;
+    let posted: Vec<_> = receiver.bodies().iter().map(|e| e["eventType"].clone()).collect();
+    assert_eq!(posted, [json!("1")], "only the message is posted");
+    let states: Vec<_> = sim.state().callbacks().iter().map(|d| (d.event_type.clone(), d.state)).collect();
+    assert_eq!(
+        states,
+        [
+            ("2".to_owned(), DeliveryState::Lost),
+            ("1".to_owned(), DeliveryState::Delivered),
+            ("3".to_owned(), DeliveryState::Lost)
+        ]
+    );
+
+    // A share: some lost, some posted.
+    sim.state().set_faults(imbridge_netease::sim::Faults::lose_presence(50));
+    for i in 0..200_u64 {
+        sim.post("/__sim/clients/login", json!({"accid": "a", "timestamp": i})).await;
+    }
+    flush(&sim).await;
+    let posted = receiver.all().len() - 1;
+    assert!((50..150).contains(&posted), "{posted} of 200 posted at 50 % loss");
 }

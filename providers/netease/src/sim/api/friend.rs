@@ -59,7 +59,7 @@ pub(super) fn add(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimResult<R
             }
         }
     }
-    notify(w, call, "FRIEND_ADD", &accid, &faccid, json!({"type": kind, "msg": msg.unwrap_or_default()}));
+    notify(w, call, "FRIEND_ADD", &accid, &faccid, Some(kind), msg);
     call.persist = true;
     Ok(Reply::ok())
 }
@@ -89,7 +89,7 @@ pub(super) fn delete(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimResul
     p.optional_bool("isDeleteAlias")?;
     let (accid, faccid) = pair(w, p)?;
     if w.unfriend(&accid, &faccid) {
-        notify(w, call, "FRIEND_DELETE", &accid, &faccid, json!({}));
+        notify(w, call, "FRIEND_DELETE", &accid, &faccid, None, None);
         call.persist = true;
     }
     Ok(Reply::ok())
@@ -124,9 +124,18 @@ pub(super) fn get(w: &mut World, p: &Params, _call: &mut Call<'_>) -> NimResult<
 }
 
 /// The friend system notification NetEase copies to the callback (convType CUSTOM_PERSON).
-fn notify(w: &mut World, call: &mut Call<'_>, msg_type: &'static str, from: &str, to: &str, attach: Value) {
+fn notify(
+    w: &mut World,
+    call: &mut Call<'_>,
+    msg_type: &'static str,
+    from: &str,
+    to: &str,
+    add_type: Option<u8>,
+    msg: Option<&str>,
+) {
     let msgid_server = w.new_msgid(call);
     let from_nick = w.nick(from);
-    let notice = FriendNotice { msg_type, from, from_nick: &from_nick, to, attach, msgid_server, at: call.now_ms };
+    let notice =
+        FriendNotice { msg_type, from, from_nick: &from_nick, to, add_type, msg, msgid_server, at: call.now_ms };
     call.callbacks.push(events::friend_notice(&notice));
 }

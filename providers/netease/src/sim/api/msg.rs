@@ -10,7 +10,7 @@ use crate::sim::model::{NotificationRecord, SentMessage};
 use crate::sim::params::{list_accid, NimError, NimResult, Params, Reply};
 use crate::sim::world::{Call, World};
 use crate::validate::{
-    ATTACH_MAX, BATCH_RECIPIENTS_MAX, MSG_BODY_MAX, MSG_EXT_MAX, PAYLOAD_MAX, PUSHCONTENT_MAX, SOUND_MAX, TEAM_ID_MAX,
+    self, ATTACH_MAX, BATCH_RECIPIENTS_MAX, MSG_BODY_MAX, MSG_EXT_MAX, PAYLOAD_MAX, PUSHCONTENT_MAX, SOUND_MAX,
 };
 
 /// NetEase documents no bound for `option`; this keeps it reasonable.
@@ -32,7 +32,7 @@ fn conversation(p: &Params, name: &str) -> NimResult<u8> {
 /// The recipient: an existing account for P2P, any team id for teams (teams are not simulated).
 fn recipient(w: &World, p: &Params, name: &str, team: bool) -> NimResult<String> {
     if team {
-        return Ok(p.required_len(name, TEAM_ID_MAX)?.to_owned());
+        return team_id(p, name);
     }
     let to = p.accid(name)?;
     w.account(&to, name)?;
@@ -92,8 +92,11 @@ fn store_message(w: &mut World, call: &mut Call<'_>, content: &Content, from: &s
         body: content.body.clone(),
         attach: content.attach.clone(),
         ext: content.ext.clone(),
-        from_client_type: "REST".to_owned(),
+        from_client_type: events::REST_CLIENT.to_owned(),
         from_device_id: String::new(),
+        ip: None,
+        port: None,
+        antispam: false,
         timestamp: call.now_ms,
         recalled: false,
         request_id: call.request_id.map(str::to_owned),
@@ -217,8 +220,8 @@ pub(super) fn send_batch_attach_msg(w: &mut World, p: &Params, call: &mut Call<'
     Ok(Reply::ok().with("unregister", json!(unregister)))
 }
 
-/// Recalls a message the simulator knows (type 7 P2P, 8 team); a P2P recall is copied to the
-/// callback as eventType 7.
+/// Recalls a message the simulator knows (type 7 P2P, 8 team), copied to the callback as
+/// eventType 7 / 8 with the recalled message's msgidClient as `clientId` and `msg` as `selfMsg`.
 pub(super) fn recall(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimResult<Reply> {
     let msgid: u64 = parse_num(p, "deleteMsgid")?;
     let _timetag: u64 = parse_num(p, "timetag")?;
@@ -229,9 +232,11 @@ pub(super) fn recall(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimResul
     };
     let from = p.accid("from")?;
     w.account(&from, "from")?;
-    let to = if team { p.required_len("to", TEAM_ID_MAX)?.to_owned() } else { p.accid("to")? };
-    let attach = p.optional_len("msg", PUSHCONTENT_MAX)?.unwrap_or_default().to_owned();
+    let to = if team { team_id(p, "to")? } else { p.accid("to")? };
+    let note = p.optional_len("msg", PUSHCONTENT_MAX)?.unwrap_or_default().to_owned();
     p.optional_num::<u8>("ignoreTime")?;
+    p.optional_len("pushcontent", PUSHCONTENT_MAX)?;
+    p.optional_json("payload", PAYLOAD_MAX)?;
     let message =
         w.messages.get_mut(&msgid).ok_or_else(|| NimError::not_found(format!("message {msgid} not found")))?;
     if message.from != from || message.to != to {
@@ -241,19 +246,27 @@ pub(super) fn recall(w: &mut World, p: &Params, call: &mut Call<'_>) -> NimResul
         return Ok(Reply::ok());
     }
     message.recalled = true;
-    if !team {
-        let r = Recall {
-            msgid_server: msgid,
-            from: &from,
-            to: &to,
-            delete_time: call.now_ms,
-            send_time: message.timestamp,
-            from_client_type: "REST",
-            attach: &attach,
-        };
-        call.callbacks.push(events::recall(&r));
-    }
+    let r = Recall {
+        team,
+        msgid_server: msgid,
+        client_id: &message.msgid_client,
+        from: &from,
+        to: &to,
+        delete_time: call.now_ms,
+        send_time: message.timestamp,
+        from_client_type: events::REST_CLIENT,
+        self_msg: &note,
+        attach: None,
+    };
+    call.callbacks.push(events::recall(&r));
     Ok(Reply::ok())
+}
+
+/// A team id, checked like the client checks it (at most 32 characters).
+fn team_id(p: &Params, name: &str) -> NimResult<String> {
+    let tid = p.required(name)?;
+    validate::check_team_id(name, tid)?;
+    Ok(tid.to_owned())
 }
 
 fn parse_num(p: &Params, name: &str) -> NimResult<u64> {

@@ -28,6 +28,15 @@ const QUEUE_CAPACITY: usize = 10_000;
 /// How many events shuffle mode holds before releasing them in random order, by default.
 const DEFAULT_SHUFFLE_WINDOW: usize = 8;
 
+/// The event's `eventType` as text ("1", "30", ...).
+fn event_type(event: &Value) -> String {
+    match event.get("eventType") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
 /// Fault modes for callbacks (the JSON of `POST /__sim/callbacks/mode`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -51,6 +60,8 @@ pub enum DeliveryState {
     Delivered,
     /// Gave up (retries exhausted, queue full, no runtime).
     Failed,
+    /// Never posted: lost on purpose by the `lose_presence_percent` fault.
+    Lost,
 }
 
 /// One delivery of one event (a duplicated event has two, with the same `event_id`).
@@ -179,21 +190,40 @@ impl CallbackHub {
         lock(&self.shared.log).entries.retain(|d| matches!(d.state, DeliveryState::Queued | DeliveryState::Held));
     }
 
+    fn new_event_id(&self) -> u64 {
+        let mut next = lock(&self.next_event);
+        *next += 1;
+        *next
+    }
+
+    /// Records `event` as lost (for the current URL; nothing when there is none): it shows in the
+    /// delivery history but is never posted.
+    pub fn record_lost(&self, event: &Value) {
+        let Some(url) = self.url() else { return };
+        let record = CallbackDelivery {
+            id: 0,
+            event_id: self.new_event_id(),
+            copy: 1,
+            event_type: event_type(event),
+            url,
+            body: event.to_string(),
+            state: DeliveryState::Lost,
+            status: None,
+            attempts: 0,
+            error: Some("lost by the lose_presence_percent fault".to_owned()),
+            queued_at: sign::now_millis(),
+            delivered_at: None,
+        };
+        lock(&self.shared.log).push(record);
+    }
+
     /// Queues `event` for the current URL (nothing when there is none).
     pub fn enqueue(&self, event: Value) {
         let Some(url) = self.url() else { return };
         let mode = self.mode();
         let body = event.to_string();
-        let event_type = match event.get("eventType") {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => String::new(),
-        };
-        let event_id = {
-            let mut next = lock(&self.next_event);
-            *next += 1;
-            *next
-        };
+        let event_type = event_type(&event);
+        let event_id = self.new_event_id();
         let copies: u8 = if mode.duplicate { 2 } else { 1 };
         for copy in 1..=copies {
             let record = CallbackDelivery {
