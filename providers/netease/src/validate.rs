@@ -1,10 +1,11 @@
 //! NetEase's parameter rules, shared by the client (validate before sending) and the simulator
-//! (answer 414 like NetEase would). Lengths are in characters.
+//! (answer 414 like NetEase would). Lengths are in characters, except where a limit says bytes.
 
 use imbridge_provider::{InvalidField, Profile};
 
 pub const ACCID_MAX: usize = 32;
 pub const NAME_MAX: usize = 64;
+/// In bytes of UTF-8 (the official SDKs check bytes, netease.md §5).
 pub const ICON_MAX: usize = 1024;
 pub const TOKEN_MAX: usize = 128;
 pub const SIGN_MAX: usize = 256;
@@ -27,8 +28,8 @@ pub const BATCH_RECIPIENTS_MAX: usize = 500;
 pub const MSG_BODY_MAX: usize = 5000;
 /// `msg/sendMsg` `ext`.
 pub const MSG_EXT_MAX: usize = 1024;
-/// NetEase documents no limit for team ids (numeric strings in practice); this bounds them.
-pub const TEAM_ID_MAX: usize = 64;
+/// Team ids (`tid`, numeric strings in practice): at most 32 characters, as the official SDKs check.
+pub const TEAM_ID_MAX: usize = 32;
 /// Our own bound on the `RequestId` header.
 pub const REQUEST_ID_MAX: usize = 128;
 
@@ -51,6 +52,14 @@ pub fn normalize_accid(field: &str, accid: &str) -> Result<String, InvalidField>
 pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), InvalidField> {
     if value.chars().count() > max {
         return Err(InvalidField::new(field, format!("at most {max} characters")));
+    }
+    Ok(())
+}
+
+/// At most `max` bytes of UTF-8.
+pub fn check_bytes(field: &str, value: &str, max: usize) -> Result<(), InvalidField> {
+    if value.len() > max {
+        return Err(InvalidField::new(field, format!("at most {max} bytes")));
     }
     Ok(())
 }
@@ -79,7 +88,7 @@ pub fn check_json(field: &str, value: &str, max: usize) -> Result<(), InvalidFie
 /// Every profile field against NetEase's limits (user/create and user/updateUinfo).
 pub fn check_profile(profile: &Profile) -> Result<(), InvalidField> {
     check_opt_len("name", profile.name.as_deref(), NAME_MAX)?;
-    check_opt_len("icon", profile.icon.as_deref(), ICON_MAX)?;
+    profile.icon.as_deref().map_or(Ok(()), |icon| check_bytes("icon", icon, ICON_MAX))?;
     check_opt_len("sign", profile.sign.as_deref(), SIGN_MAX)?;
     check_opt_len("email", profile.email.as_deref(), EMAIL_MAX)?;
     check_opt_len("birth", profile.birth.as_deref(), BIRTH_MAX)?;
@@ -133,6 +142,17 @@ mod tests {
         assert_eq!(check_profile(&long).unwrap_err().field, "email");
         let gender = Profile { gender: Some(3), ..Profile::default() };
         assert_eq!(check_profile(&gender).unwrap_err().field, "gender");
+        // icon counts bytes: 512 three-byte characters are 1536 bytes.
+        let wide = Profile { icon: Some("图".repeat(512)), ..Profile::default() };
+        assert_eq!(check_profile(&wide).unwrap_err().field, "icon");
+        let ascii = Profile { icon: Some("i".repeat(1024)), ..Profile::default() };
+        assert!(check_profile(&ascii).is_ok());
+    }
+
+    #[test]
+    fn team_ids_are_at_most_32_characters() {
+        assert!(check_team_id("tid", &"1".repeat(32)).is_ok());
+        assert!(check_team_id("tid", &"1".repeat(33)).is_err());
     }
 
     #[test]

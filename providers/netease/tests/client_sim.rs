@@ -100,10 +100,19 @@ async fn user_endpoints() {
     assert_eq!(infos[0].gender, Some(2));
     assert_eq!(infos[0].icon.as_deref(), Some("https://img.example/a.png"));
 
-    // block / unblock.
+    assert_eq!((infos[0].valid, infos[0].mute), (Some(true), Some(false)));
+
+    // icon is bounded in bytes: 342 three-byte characters are 1026 bytes, refused before sending.
+    let wide = Profile { icon: Some("图".repeat(342)), ..Profile::default() };
+    let err = client.update_uinfo("buyer_01", &wide, None).await.unwrap_err();
+    assert!(matches!(err, NeteaseError::Invalid(ref f) if f.field == "icon"), "{err:?}");
+
+    // block / unblock; a blocked account is no longer `valid`.
     client.block_user("buyer_01", true, None).await.unwrap();
     assert!(state.account("buyer_01").unwrap().blocked);
     assert_eq!(state.login("buyer_01", &refreshed.token).code, 422);
+    let infos = client.get_uinfos(&["buyer_01".into()], None).await.unwrap();
+    assert_eq!(infos[0].valid, Some(false));
     client.unblock_user("buyer_01", None).await.unwrap();
     assert!(state.login_ok("buyer_01", &refreshed.token));
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use imbridge_netease::sign::{self, api_checksum};
-use imbridge_netease::{BatchAttachMsg, CreateUser, Delivery, NeteaseClient, NeteaseConfig, Save};
+use imbridge_netease::{BatchAttachMsg, Conv, CreateUser, Delivery, NeteaseClient, NeteaseConfig, Save, SendMsg};
 use imbridge_provider::Profile;
 use serde_json::json;
 use wiremock::matchers::{body_string, header, method, path};
@@ -122,4 +122,21 @@ async fn the_client_waits_for_a_permit_instead_of_exceeding_its_quota() {
     c.unwrap();
     // Two permits per second: the third call cannot start before the first permit is a second old.
     assert!(start.elapsed() >= Duration::from_millis(990), "{:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn a_desc_beside_code_200_is_kept() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/nimserver/msg/sendMsg.action"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "code": 200,
+            "desc": "yidun: suspected",
+            "data": {"msgid": 1_200_510_468_189_u64, "timetag": 1_545_635_366_312_u64, "antispam": true}
+        })))
+        .mount(&server)
+        .await;
+    let sent = client_for(&server).send_msg(&SendMsg::text("a", Conv::P2p, "b", "hi"), None).await.unwrap();
+    assert_eq!(sent.msgid, "1200510468189");
+    assert_eq!((sent.desc.as_deref(), sent.antispam), (Some("yidun: suspected"), Some(true)));
 }

@@ -26,6 +26,32 @@ pub(crate) fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D:
     }
 }
 
+/// `Option<bool>` from a boolean, `"true"`/`"false"`, `0`/`1` (as a number or a string), or
+/// null/absent.
+pub(crate) fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let value = Option::<Value>::deserialize(d)?;
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(v) => match (v.as_str().map(str::trim), as_i64(&v)) {
+            (Some("true"), _) => Ok(Some(true)),
+            (Some("false"), _) => Ok(Some(false)),
+            (_, Some(0)) => Ok(Some(false)),
+            (_, Some(1)) => Ok(Some(true)),
+            _ => Err(serde::de::Error::custom(format!("expected a boolean, got {v}"))),
+        },
+    }
+}
+
+/// A `desc` as text: a string as is, anything else as its JSON (NetEase's `desc` is usually a
+/// string, sometimes an object).
+pub(crate) fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// A string from a string or a number (message ids arrive as either).
 pub(crate) fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match Value::deserialize(d)? {
@@ -69,6 +95,24 @@ mod tests {
         unregister: Vec<String>,
         #[serde(default, deserialize_with = "opt_i64")]
         at: Option<i64>,
+    }
+
+    #[derive(Deserialize)]
+    struct Flag {
+        #[serde(default, deserialize_with = "opt_bool")]
+        flag: Option<bool>,
+    }
+
+    #[test]
+    fn booleans_in_every_shape() {
+        let flag = |v: Value| serde_json::from_value::<Flag>(json!({ "flag": v })).map(|f| f.flag);
+        assert_eq!(flag(json!(true)).unwrap(), Some(true));
+        assert_eq!(flag(json!("false")).unwrap(), Some(false));
+        assert_eq!(flag(json!(1)).unwrap(), Some(true));
+        assert_eq!(flag(json!("0")).unwrap(), Some(false));
+        assert_eq!(flag(Value::Null).unwrap(), None);
+        assert!(flag(json!("maybe")).is_err());
+        assert!(flag(json!(2)).is_err());
     }
 
     #[test]

@@ -229,11 +229,7 @@ fn decode<R: DeserializeOwned>(status: u16, bytes: &[u8]) -> Result<R, NeteaseEr
         .and_then(lenient::as_i64)
         .ok_or_else(|| NeteaseError::Decode("no numeric `code` in the answer".into()))?;
     if code != codes::OK {
-        let desc = match envelope.get("desc") {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => String::new(),
-        };
+        let desc = envelope.get("desc").map(lenient::text).unwrap_or_default();
         return Err(NeteaseError::Api { code, desc });
     }
     serde_json::from_value(envelope).map_err(|e| NeteaseError::Decode(e.to_string()))

@@ -3,7 +3,7 @@
 
 use imbridge_provider::InvalidField;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::form::Form;
 use super::lenient;
@@ -154,15 +154,23 @@ pub struct SentMsg {
     /// Send time, ms since the epoch.
     #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub timetag: Option<i64>,
+    /// Whether anti-spam flagged the message (`data.antispam`), when NetEase says.
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub antispam: Option<bool>,
+    /// A `desc` NetEase put beside `code: 200` (e.g. an anti-spam remark): kept, not dropped.
+    #[serde(skip)]
+    pub desc: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub(super) struct DataReply<T> {
     data: T,
+    #[serde(default)]
+    desc: Option<Value>,
 }
 
 /// `to` is an accid for P2P (normalised) and a team id otherwise.
-fn recipient(conv: Conv, to: &str) -> Result<String, InvalidField> {
+pub(super) fn recipient(conv: Conv, to: &str) -> Result<String, InvalidField> {
     match conv {
         Conv::P2p => normalize_accid("to", to),
         Conv::Team => validate::check_team_id("to", to).map(|()| to.to_owned()),
@@ -232,6 +240,7 @@ impl NeteaseClient {
             .opt("pushcontent", req.pushcontent.as_deref())
             .opt("payload", req.payload.as_deref());
         let reply: DataReply<SentMsg> = self.call(ApiClass::PerSecond, "msg/sendMsg.action", form, request_id).await?;
-        Ok(reply.data)
+        let desc = reply.desc.as_ref().filter(|d| !d.is_null()).map(lenient::text);
+        Ok(SentMsg { desc, ..reply.data })
     }
 }

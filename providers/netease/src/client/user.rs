@@ -65,6 +65,12 @@ pub struct UserInfo {
     pub gender: Option<i64>,
     #[serde(default)]
     pub ex: Option<String>,
+    /// `false` once the account is blocked (user/block).
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub valid: Option<bool>,
+    /// Whether the account is muted.
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub mute: Option<bool>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }

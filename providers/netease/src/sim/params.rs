@@ -121,6 +121,15 @@ impl Params {
         Ok(value)
     }
 
+    /// An optional value of at most `max` bytes.
+    pub fn optional_bytes(&self, name: &str, max: usize) -> NimResult<Option<&str>> {
+        let value = self.get(name);
+        if let Some(v) = value {
+            validate::check_bytes(name, v, max)?;
+        }
+        Ok(value)
+    }
+
     /// An optional JSON document of at most `max` characters (empty counts as absent).
     pub fn optional_json(&self, name: &str, max: usize) -> NimResult<Option<&str>> {
         match self.get(name) {

@@ -99,6 +99,10 @@ async fn team_notifications_go_to_the_team_id() {
     assert_eq!(reply["code"], 200);
     let notes = sim.state().notifications();
     assert_eq!((notes[0].to.as_str(), notes[0].msgtype), ("123456", 1));
+    let long = "1".repeat(33);
+    let reply =
+        sim.call("msg/sendAttachMsg", &[("from", &ids[0]), ("msgtype", "1"), ("to", &long), ("attach", "x")]).await;
+    assert_eq!(reply["code"], 414, "team ids are at most 32 characters: {reply}");
 }
 
 #[tokio::test]

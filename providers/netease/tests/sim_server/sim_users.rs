@@ -70,6 +70,8 @@ async fn invalid_parameters_are_414_and_create_nothing() {
         (vec![("accid", long(33))], "accid"),
         (vec![("name", long(65))], "name"),
         (vec![("icon", long(1025))], "icon"),
+        // Bytes, not characters: 342 three-byte characters are 1026 bytes.
+        (vec![("icon", "图".repeat(342))], "icon"),
         (vec![("token", long(129))], "token"),
         (vec![("sign", long(257))], "sign"),
         (vec![("email", long(65))], "email"),
@@ -151,7 +153,7 @@ async fn profiles_update_and_read_back() {
     assert_eq!(reply["code"], 200);
     let uinfos = reply["uinfos"].as_array().unwrap();
     assert_eq!(uinfos.len(), 2, "unknown accids are left out: {reply}");
-    assert_eq!(uinfos[0], json!({"accid": a, "name": "Alice", "gender": 1}));
+    assert_eq!(uinfos[0], json!({"accid": a, "name": "Alice", "gender": 1, "valid": true, "mute": false}));
     assert_eq!(uinfos[1]["accid"], b);
 }
 
@@ -177,6 +179,9 @@ async fn a_blocked_account_cannot_log_in_until_unblocked() {
     assert!(sim.state().account(&accid).unwrap().blocked);
     let (_, login) = sim.post("/__sim/login", json!({"accid": accid, "token": token})).await;
     assert_eq!(login, json!({"ok": false, "code": 422}));
+    let accids = json!([accid]).to_string();
+    let uinfos = sim.call("user/getUinfos", &[("accids", &accids)]).await;
+    assert_eq!(uinfos["uinfos"][0]["valid"], false, "a blocked account is not valid: {uinfos}");
 
     assert_eq!(sim.call("user/unblock", &[("accid", &accid)]).await["code"], 200);
     assert!(sim.state().login_ok(&accid, &token));

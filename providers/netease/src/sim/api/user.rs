@@ -34,7 +34,7 @@ impl Profile {
         }
         Ok(Self {
             name: text("name", NAME_MAX)?,
-            icon: text("icon", ICON_MAX)?,
+            icon: p.optional_bytes("icon", ICON_MAX)?.map(str::to_owned),
             sign: text("sign", SIGN_MAX)?,
             email: text("email", EMAIL_MAX)?,
             birth: text("birth", BIRTH_MAX)?,
@@ -152,6 +152,9 @@ fn uinfo(a: &Account) -> Value {
     if let Some(g) = a.gender {
         info.insert("gender".to_owned(), json!(g));
     }
+    // Blocking makes an account invalid; the simulator has no mute API, so nobody is muted.
+    info.insert("valid".to_owned(), json!(!a.blocked));
+    info.insert("mute".to_owned(), json!(false));
     Value::Object(info)
 }
 
