@@ -12,10 +12,12 @@ pub mod error;
 pub mod provider;
 
 pub use client::friend::{AddFriend, Friend, FriendAddType};
+pub use client::history::{HistoryMsg, HistoryOrder, QuerySessionMsg, SessionHistory};
 pub use client::limits::ApiClass;
 pub use client::msg::{
     AttachMsg, AttachOption, BatchAttachMsg, BatchSent, Conv, Delivery, MsgType, Save, SendMsg, SentMsg,
 };
+pub use client::recall::{MarkRead, RecallMsg};
 pub use client::user::{CreateUser, UserInfo, UserToken};
 pub use client::NeteaseClient;
 pub use config::{NeteaseConfig, RateLimits};

@@ -32,6 +32,15 @@ pub const MSG_EXT_MAX: usize = 1024;
 pub const TEAM_ID_MAX: usize = 32;
 /// Our own bound on the `RequestId` header.
 pub const REQUEST_ID_MAX: usize = 128;
+/// `history/querySessionMsg` `limit` is 1..=this.
+pub const HISTORY_LIMIT_MAX: u32 = 100;
+/// The numeric message types `history/querySessionMsg` filters on (`type`): text, picture, audio,
+/// video, location, notification, file, tips, robot, custom.
+pub const HISTORY_MSG_TYPES: [u16; 10] = [0, 1, 2, 3, 4, 5, 6, 10, 11, 100];
+/// NetEase documents no bound for a `msgidClient` (a UUID in practice); this is ours.
+pub const MSGID_CLIENT_MAX: usize = 128;
+/// NetEase documents no bound for msg/recall `msg` (the note); the push text's bound is used.
+pub const RECALL_MSG_MAX: usize = PUSHCONTENT_MAX;
 
 /// NetEase's canonical accid: lowercased, 1..=32 chars of `[a-z0-9_@.-]`.
 pub fn normalize_accid(field: &str, accid: &str) -> Result<String, InvalidField> {
@@ -111,6 +120,42 @@ pub fn check_team_id(field: &str, tid: &str) -> Result<(), InvalidField> {
     Ok(())
 }
 
+/// A history window: `begin` must be earlier than `end` (NetEase answers 414 "bad time"), and
+/// neither may be negative.
+pub fn check_time_window(begin_ms: i64, end_ms: i64) -> Result<(), InvalidField> {
+    if begin_ms < 0 || end_ms < 0 {
+        return Err(InvalidField::new("begintime", "bad time: times are ms since the epoch"));
+    }
+    if begin_ms >= end_ms {
+        return Err(InvalidField::new("begintime", "bad time: begintime must be earlier than endtime"));
+    }
+    Ok(())
+}
+
+/// A history page size: 1..=100.
+pub fn check_history_limit(limit: i64) -> Result<(), InvalidField> {
+    if !(1..=i64::from(HISTORY_LIMIT_MAX)).contains(&limit) {
+        return Err(InvalidField::new("limit", format!("must be 1 to {HISTORY_LIMIT_MAX}")));
+    }
+    Ok(())
+}
+
+/// History `type` filters: each one of [`HISTORY_MSG_TYPES`].
+pub fn check_history_types(types: &[u16]) -> Result<(), InvalidField> {
+    match types.iter().find(|t| !HISTORY_MSG_TYPES.contains(t)) {
+        Some(t) => Err(InvalidField::new("type", format!("{t} is not a message type"))),
+        None => Ok(()),
+    }
+}
+
+/// A client message id (`msgidClient`): non-empty, bounded, no whitespace.
+pub fn check_msgid_client(field: &str, id: &str) -> Result<(), InvalidField> {
+    if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(InvalidField::new(field, "must be non-empty, without whitespace"));
+    }
+    check_len(field, id, MSGID_CLIENT_MAX)
+}
+
 /// A `RequestId` header value: 1..=128 visible ASCII characters.
 pub fn check_request_id(field: &str, id: &str) -> Result<(), InvalidField> {
     if id.is_empty() || id.len() > REQUEST_ID_MAX || !id.bytes().all(|b| b.is_ascii_graphic()) {
@@ -147,6 +192,17 @@ mod tests {
         assert_eq!(check_profile(&wide).unwrap_err().field, "icon");
         let ascii = Profile { icon: Some("i".repeat(1024)), ..Profile::default() };
         assert!(check_profile(&ascii).is_ok());
+    }
+
+    #[test]
+    fn history_parameters() {
+        assert!(check_time_window(1, 2).is_ok());
+        assert!(check_time_window(2, 2).unwrap_err().reason.contains("bad time"));
+        assert!(check_time_window(-1, 2).is_err());
+        assert!(check_history_limit(1).is_ok() && check_history_limit(100).is_ok());
+        assert!(check_history_limit(0).is_err() && check_history_limit(101).is_err());
+        assert!(check_history_types(&[0, 100]).is_ok());
+        assert_eq!(check_history_types(&[0, 7]).unwrap_err().field, "type");
     }
 
     #[test]

@@ -13,7 +13,8 @@ use crate::error::NeteaseError;
 /// The two quota classes of shared/providers/netease.md §1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiClass {
-    /// 100 calls/s by default: user/*, friend/*, msg/sendMsg, msg/sendAttachMsg.
+    /// 100 calls/s by default: user/*, friend/*, msg/sendMsg, sendAttachMsg, recall, markReadMsg,
+    /// history/querySessionMsg.
     PerSecond,
     /// 120 calls/min by default: msg/sendBatchAttachMsg.
     Batch,

@@ -5,13 +5,15 @@
 //! CheckSum) and carries a `RequestId`: the caller's when given (retries of one logical operation
 //! reuse it, so NetEase de-duplicates them), a new UUID otherwise. Inputs are validated against
 //! NetEase's limits before anything is sent. Endpoints live in one file per area: [`user`],
-//! [`friend`], [`msg`].
+//! [`friend`], [`msg`] (sending), [`recall`] (recall and read receipts), [`history`].
 
 mod form;
 pub mod friend;
+pub mod history;
 pub(crate) mod lenient;
 pub mod limits;
 pub mod msg;
+pub mod recall;
 pub mod user;
 
 #[cfg(test)]

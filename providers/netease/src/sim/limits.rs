@@ -11,7 +11,8 @@ use super::params::NimError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RateClass {
-    /// user/*, friend/*, msg/sendMsg, sendAttachMsg, recall: per second, 10 s block.
+    /// user/*, friend/*, msg/sendMsg, sendAttachMsg, recall, markReadMsg,
+    /// history/querySessionMsg: per second, 10 s block.
     PerSecond,
     /// msg/sendBatchMsg, sendBatchAttachMsg: per minute, 60 s block.
     Batch,

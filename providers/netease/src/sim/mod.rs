@@ -21,7 +21,10 @@
 //!   (friend/update) answers 404; more than 500 recipients in a batch send answers 419 "quantity
 //!   over limit", more than 200 accids in user/getUinfos answers 414;
 //! - friend/add type 1 and friend/delete are idempotent (200 when nothing changes);
-//! - team messages (`ope`/`msgtype` 1) accept any team id: the simulator does not model teams.
+//! - team messages (`ope`/`msgtype` 1) accept any team id of at most 32 characters: the simulator
+//!   does not model teams;
+//! - history/querySessionMsg leaves recalled messages out and includes both ends of the window;
+//!   msg/markReadMsg answers 404 for a msgidClient it does not know as a message from `to` to `from`.
 //!
 //! # Inspection and control (`/__sim/...`, JSON; errors are `{"code","message"}`)
 //! Every operation also exists on [`SimState`].
@@ -52,8 +55,8 @@
 //! With a callback URL, the simulator POSTs NetEase's signed "消息抄送" events: for msg/sendMsg and
 //! sendBatchMsg (eventType 1, PERSON/TEAM), sendAttachMsg and sendBatchAttachMsg (eventType 1,
 //! CUSTOM_PERSON/CUSTOM_TEAM with CUSTOM_P2P_MSG/CUSTOM_TEAM_MSG), friend/add and delete (eventType 1,
-//! CUSTOM_PERSON with FRIEND_ADD/FRIEND_DELETE), msg/recall (eventType 7 / 8), and the
-//! simulated clients. Their shapes follow NetEase's samples (see
+//! CUSTOM_PERSON with FRIEND_ADD/FRIEND_DELETE), msg/recall (eventType 7 / 8), msg/markReadMsg
+//! (eventType 30), and the simulated clients. Their shapes follow NetEase's samples (see
 //! `callbacks::events`): fields that apply only sometimes (`deviceId`, `ip`/`port`, `antispam`,
 //! `attach`, ...) are absent, never empty. Delivery is in order by one background task, retrying
 //! non-200 answers; see [`CallbackMode`] for duplicate and shuffled delivery; `Faults` can lose a

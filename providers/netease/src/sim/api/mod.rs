@@ -2,6 +2,7 @@
 //! (faults, authentication, rate limits, RequestId, endpoint) and the endpoint table.
 
 mod friend;
+mod history;
 mod msg;
 mod user;
 
@@ -47,6 +48,8 @@ const ENDPOINTS: &[Endpoint] = &[
     ep("msg/sendMsg", RateClass::PerSecond, msg::send_msg),
     ep("msg/sendAttachMsg", RateClass::PerSecond, msg::send_attach_msg),
     ep("msg/recall", RateClass::PerSecond, msg::recall),
+    ep("msg/markReadMsg", RateClass::PerSecond, history::mark_read_msg),
+    ep("history/querySessionMsg", RateClass::PerSecond, history::query_session_msg),
     ep("msg/sendBatchMsg", RateClass::Batch, msg::send_batch_msg),
     ep("msg/sendBatchAttachMsg", RateClass::Batch, msg::send_batch_attach_msg),
 ];
