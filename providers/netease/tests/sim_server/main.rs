@@ -10,4 +10,5 @@ mod sim_lifecycle;
 mod sim_limits;
 mod sim_msgs;
 mod sim_persist;
+mod sim_shapes;
 mod sim_users;
