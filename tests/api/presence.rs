@@ -1,14 +1,21 @@
 //! `GET /v1/presence` over HTTP, fed by signed login/logout callbacks, on the embedded store and on
 //! MongoDB: NetEase's documented samples, failed logins, out-of-order and duplicate events.
 
+use std::time::{Duration, Instant};
+
 use imbridge_netease::sign::now_millis;
+use imbridge_netease::sim::{CallbackMode, ClientPresence};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::callbacks::{deliver, spawn};
 use crate::helpers::{expect_error, expect_json, spawn_app, Store, TestApp};
 
-on_both_stores!(the_documented_logout_ends_a_login_that_named_its_device, presence_is_per_client_type_and_newest_wins,);
+on_both_stores!(
+    the_documented_logout_ends_a_login_that_named_its_device,
+    presence_is_per_client_type_and_newest_wins,
+    simulated_clients_duplicated_and_shuffled_end_where_their_timestamps_say,
+);
 
 async fn presence(app: &TestApp, accids: &str) -> Value {
     expect_json(app.get(&format!("/v1/presence?accids={accids}")).await, StatusCode::OK).await
@@ -97,4 +104,44 @@ async fn bad_presence_queries_are_refused_naming_the_field() {
     expect_error(response, StatusCode::BAD_REQUEST, "unknown_field", Some("colour")).await;
     let anonymous = app.client.get(format!("{}/v1/presence?accids=a", app.address)).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Through the simulator (what NetEase posts, signed, to the real callback route), every callback
+/// delivered twice and in shuffled order: a phone logs in naming its device, a web client logs in,
+/// the phone logs out without a device id (as NetEase's sample does).
+async fn simulated_clients_duplicated_and_shuffled_end_where_their_timestamps_say(store: Store) {
+    let app = spawn(store).await;
+    let sim = app.sim.as_ref().expect("an external simulator").state();
+    sim.set_callback_mode(CallbackMode { duplicate: true, shuffle: true, shuffle_window: 0 });
+    let t = now_millis() - 10_000;
+    let client = |client_type: &str, device: Option<&str>, at: u64| ClientPresence {
+        accid: "buyer_sim".into(),
+        device_id: device.map(str::to_owned),
+        client_type: Some(client_type.into()),
+        timestamp: Some(at),
+        ..ClientPresence::default()
+    };
+    sim.client_login(client("AOS", Some("phone-1"), t)).await.unwrap();
+    sim.client_login(client("WEB", None, t + 1)).await.unwrap();
+    sim.client_logout(client("aos", None, t + 2)).await.unwrap();
+
+    let want = |answer: &Value| {
+        let account = &answer["presence"]["buyer_sim"];
+        let clients: Vec<(&str, bool)> = account["clients"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| (c["client_type"].as_str().unwrap_or(""), c["online"].as_bool().unwrap_or(true)))
+            .collect();
+        account["online"] == true && clients == [("aos", false), ("web", true)]
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = presence(&app, "buyer_sim").await;
+        if want(&answer) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "presence did not converge: {answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
