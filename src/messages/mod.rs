@@ -99,6 +99,40 @@ pub struct DeadLetter {
     pub received_at_ms: i64,
 }
 
+/// The summary of one one-to-one conversation as its owner sees it: the newest message in either
+/// direction. Kept in the same write as the messages, and always equal to a recomputation from them
+/// (the newest by (sent-at, key) wins, so order and duplicates do not matter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSummary {
+    pub peer: String,
+    pub last_at_ms: i64,
+    pub last_key: String,
+}
+
+/// Which of an owner's conversations to list: newest activity first (ties by peer ascending), only
+/// those whose last activity is at or before `as_of_ms`, after the (`last_at_ms`, peer) cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationPage {
+    pub as_of_ms: i64,
+    pub after: Option<(i64, String)>,
+    pub limit: usize,
+    /// Only these peers (lowercased), when given.
+    pub peers: Option<Vec<String>>,
+}
+
+/// Messages between two accounts (both directions, one-to-one chat only) sent within
+/// `from_ms..=to_ms`, ordered by (sent-at, key) ascending or descending, after the cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairQuery {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub after: Option<(i64, String)>,
+    pub ascending: bool,
+    pub limit: usize,
+    /// Only the messages this account sent, when given.
+    pub only_from: Option<String>,
+}
+
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a store operation failed.
@@ -162,6 +196,35 @@ pub trait MessageStore: Send + Sync + 'static {
 
     /// The newest `limit` dead letters, newest first.
     async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// A page of `owner`'s one-to-one conversations (see [`ConversationPage`]), one indexed query.
+    async fn conversation_page(
+        &self,
+        owner: &str,
+        page: &ConversationPage,
+    ) -> Result<Vec<ConversationSummary>, StoreError>;
+
+    /// `owner`'s conversations with activity after `since_ms`, newest first, at most `cap`.
+    async fn conversations_since(
+        &self,
+        owner: &str,
+        since_ms: i64,
+        cap: usize,
+    ) -> Result<Vec<ConversationSummary>, StoreError>;
+
+    /// The stored documents of these message keys (as [`MessageStore::get_message`]), in no order;
+    /// unknown keys are left out.
+    async fn messages_by_key(&self, keys: &[String]) -> Result<Vec<Value>, StoreError>;
+
+    /// The messages between `a` and `b` (see [`PairQuery`]), as stored documents.
+    async fn pair_messages(&self, a: &str, b: &str, query: &PairQuery) -> Result<Vec<Value>, StoreError>;
+
+    /// Unread messages for `reader` from every peer that has any (the rule of
+    /// [`MessageStore::unread`]), in one query whose cost grows with the unread messages only.
+    async fn unread_all(&self, reader: &str) -> Result<HashMap<String, u64>, StoreError>;
+
+    /// Where each of `readers` has read its conversation with `peer` up to (ms), for those that have.
+    async fn watermarks_on(&self, peer: &str, readers: &[String]) -> Result<HashMap<String, i64>, StoreError>;
 
     /// Delete raw bodies whose retention ended at or before `now`; returns how many. The embedded
     /// store relies on this (see [`spawn_raw_purge`]); MongoDB's TTL index does it by itself, and

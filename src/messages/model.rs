@@ -224,6 +224,16 @@ pub(crate) fn presence_supersedes(new: (i64, bool), old: (i64, bool)) -> bool {
     new_at > old_at || (new_at == old_at && !new_online && old_online)
 }
 
+/// "The newest message of `owner`'s conversation with `peer` is `key`, sent at `at_ms`", unless the
+/// store already knows a newer one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConversationAdvance<'a> {
+    pub owner: &'a str,
+    pub peer: &'a str,
+    pub at_ms: i64,
+    pub key: &'a str,
+}
+
 /// A batch flattened per kind of fact, each row remembering which callback it came from.
 pub(crate) struct BatchPlan {
     pub raws: Vec<RawRow>,
@@ -277,6 +287,28 @@ impl BatchPlan {
         }
         let mut advances: Vec<_> = highest.into_iter().map(|((reader, peer), at)| (reader, peer, at)).collect();
         advances.sort_unstable();
+        advances
+    }
+
+    /// The newest one-to-one message per (owner, peer) in this batch, for the conversation
+    /// summaries: each message is the latest of its sender's and of its receiver's conversation
+    /// unless a newer one is. Newest by (sent-at, key), so a tie has one answer whatever the order.
+    pub fn conversation_advances(&self) -> Vec<ConversationAdvance<'_>> {
+        let mut newest: HashMap<(&str, &str), (i64, &str)> = HashMap::new();
+        for m in self.messages.iter().filter(|m| m.is_p2p()) {
+            for (owner, peer) in [(m.from.as_str(), m.to.as_str()), (m.to.as_str(), m.from.as_str())] {
+                let candidate = (m.sent_at_ms, m.key.as_str());
+                let at = newest.entry((owner, peer)).or_insert(candidate);
+                if candidate > *at {
+                    *at = candidate;
+                }
+            }
+        }
+        let mut advances: Vec<ConversationAdvance<'_>> = newest
+            .into_iter()
+            .map(|((owner, peer), (at_ms, key))| ConversationAdvance { owner, peer, at_ms, key })
+            .collect();
+        advances.sort_unstable_by(|a, b| (a.owner, a.peer).cmp(&(b.owner, b.peer)));
         advances
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use imbridge::messages::{EmbeddedMessageStore, MessageStore, MongoMessageStore};
 
+mod conversations;
 mod events;
 mod presence_property;
 mod property;
@@ -86,6 +87,10 @@ conformance!(
     presence_keeps_the_newest_event_per_client_type,
     a_logout_without_a_device_id_ends_the_login_that_had_one,
     presence_of_many_accounts_comes_in_one_call,
+    the_summary_follows_the_newest_message_in_either_direction,
+    pages_walk_the_inbox_newest_first,
+    pair_messages_come_in_both_directions_and_page_by_cursor,
+    unread_of_every_peer_and_watermarks_of_peers,
     every_callback_body_is_kept_raw,
     raw_bodies_expire_after_the_retention,
     unparseable_bodies_are_dead_lettered,

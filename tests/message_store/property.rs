@@ -1,11 +1,12 @@
 //! Property: random conversations (messages of every kind, receipts from several devices, recalls),
 //! delivered with duplicates, shuffled, split into random batches applied concurrently, end with
-//! the unread counts, `state` and `recalled` flags of a simple in-memory oracle.
+//! the unread counts, `state` and `recalled` flags of a simple in-memory oracle, and with
+//! conversation summaries equal to a recomputation from the messages.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures::StreamExt;
-use imbridge::messages::{Applied, MessageStore};
+use imbridge::messages::{Applied, ConversationPage, MessageStore};
 use imbridge::provider::Event;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -196,6 +197,7 @@ async fn check(store: &dyn MessageStore, scenario: &Scenario) -> Result<(), Stri
             return Err(format!("unread of {reader}: got {counts:?}, expected {expected:?}"));
         }
     }
+    check_summaries(store, &named).await?;
     for index in named.message_indices() {
         let Op::Message { from, to, sent_at_ms, kind } = named.ops[index] else { unreachable!() };
         let key = &named.keys[index];
@@ -208,6 +210,39 @@ async fn check(store: &dyn MessageStore, scenario: &Scenario) -> Result<(), Stri
                 document["state"], document["recalled"]
             ));
         }
+    }
+    Ok(())
+}
+
+/// The conversation summaries (a cache written with the messages) equal a recomputation from the
+/// messages: per (owner, peer), the newest one-to-one message in either direction by (sent-at, key).
+async fn check_summaries(store: &dyn MessageStore, named: &Named) -> Result<(), String> {
+    let mut expected: BTreeMap<(usize, usize), (i64, String)> = BTreeMap::new();
+    for index in named.message_indices() {
+        let Op::Message { from, to, sent_at_ms, kind } = named.ops[index] else { unreachable!() };
+        if !kind.one_to_one_chat() {
+            continue;
+        }
+        for pair in [(from, to), (to, from)] {
+            let candidate = (sent_at_ms, named.keys[index].clone());
+            let newest = expected.entry(pair).or_insert_with(|| candidate.clone());
+            if candidate > *newest {
+                *newest = candidate;
+            }
+        }
+    }
+    let index: HashMap<String, usize> =
+        named.accounts.iter().enumerate().map(|(i, a)| (a.to_ascii_lowercase(), i)).collect();
+    let mut got = BTreeMap::new();
+    for (owner, account) in named.accounts.iter().enumerate() {
+        let page = ConversationPage { as_of_ms: i64::MAX, after: None, limit: 100, peers: None };
+        for row in store.conversation_page(account, &page).await.map_err(|e| e.to_string())? {
+            let peer = *index.get(&row.peer).ok_or(format!("unknown peer {}", row.peer))?;
+            got.insert((owner, peer), (row.last_at_ms, row.last_key));
+        }
+    }
+    if got != expected {
+        return Err(format!("conversation summaries {got:?}, recomputed from the messages {expected:?}"));
     }
     Ok(())
 }

@@ -370,3 +370,6 @@ pub async fn unparseable_bodies_are_dead_lettered(store: &dyn MessageStore) {
 pub async fn ping_answers(store: &dyn MessageStore) {
     store.ping().await.expect("a reachable store answers ping");
 }
+
+// The conversation layer, in a file of its own; listed with the rest in main.rs.
+pub use crate::conversations::*;

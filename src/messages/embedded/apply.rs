@@ -31,6 +31,7 @@ pub(super) async fn apply(
     advance_watermarks(&mut tx, &plan).await?;
     upsert_presence(&mut tx, &plan).await?;
     let message_duplicate = insert_messages(&mut tx, &plan).await?;
+    advance_conversations(&mut tx, &plan).await?;
     // Durable once this returns: WAL with synchronous=FULL syncs the log on commit.
     tx.commit().await.map_err(sql_error)?;
     Ok(plan.outcomes(batch.len(), &raw_duplicate, &message_duplicate, &recall_duplicate))
@@ -181,6 +182,25 @@ async fn upsert_presence(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> 
         .execute(&mut **tx)
         .await
         .map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+async fn advance_conversations(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Result<(), StoreError> {
+    let advances = plan.conversation_advances();
+    for chunk in advances.chunks(ROWS_PER_STATEMENT) {
+        // Newer by (sent-at, key) replaces; anything else leaves the stored summary as it is.
+        let sql = format!(
+            "INSERT INTO conversations (owner, peer, last_at_ms, last_key) VALUES {}
+             ON CONFLICT (owner, peer) DO UPDATE SET last_at_ms = excluded.last_at_ms, last_key = excluded.last_key
+             WHERE (excluded.last_at_ms, excluded.last_key) > (conversations.last_at_ms, conversations.last_key)",
+            values("(?, ?, ?, ?)", chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for advance in padded(chunk) {
+            query = query.bind(advance.owner).bind(advance.peer).bind(advance.at_ms).bind(advance.key);
+        }
+        query.execute(&mut **tx).await.map_err(sql_error)?;
     }
     Ok(())
 }

@@ -20,9 +20,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::Row;
 
 use super::model::{body_digest, lower, millis, with_state};
-use super::{Applied, ApplyOutcome, DeadLetter, MessageStore, PresenceRecord, RawCallback, StoreError};
+use super::{
+    Applied, ApplyOutcome, ConversationPage, ConversationSummary, DeadLetter, MessageStore, PairQuery, PresenceRecord,
+    RawCallback, StoreError,
+};
 
 mod apply;
+mod conversations;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
@@ -251,6 +255,39 @@ impl MessageStore for EmbeddedMessageStore {
                 })
             })
             .collect()
+    }
+
+    async fn conversation_page(
+        &self,
+        owner: &str,
+        page: &ConversationPage,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        self.page(owner, page).await
+    }
+
+    async fn conversations_since(
+        &self,
+        owner: &str,
+        since_ms: i64,
+        cap: usize,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        self.since(owner, since_ms, cap).await
+    }
+
+    async fn messages_by_key(&self, keys: &[String]) -> Result<Vec<Value>, StoreError> {
+        self.by_keys(keys).await
+    }
+
+    async fn pair_messages(&self, a: &str, b: &str, query: &PairQuery) -> Result<Vec<Value>, StoreError> {
+        self.pair(a, b, query).await
+    }
+
+    async fn unread_all(&self, reader: &str) -> Result<HashMap<String, u64>, StoreError> {
+        self.unread_everywhere(reader).await
+    }
+
+    async fn watermarks_on(&self, peer: &str, readers: &[String]) -> Result<HashMap<String, i64>, StoreError> {
+        self.watermarks_of(peer, readers).await
     }
 
     async fn raw_count(&self) -> Result<u64, StoreError> {

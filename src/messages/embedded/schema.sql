@@ -22,6 +22,21 @@ CREATE INDEX IF NOT EXISTS messages_unread
     ON messages (to_acc, from_acc, counts_unread, recalled, sent_at_ms, conversation, state)
     WHERE conversation = 'p2p' AND state = 0;
 
+-- One pair's messages in time order (both directions are two ranges): history, export, mark-read.
+CREATE INDEX IF NOT EXISTS messages_pair ON messages (to_acc, from_acc, sent_at_ms, msg_key)
+    WHERE conversation = 'p2p';
+
+-- The inbox: per (owner, peer), the newest one-to-one message in either direction, written in the
+-- same transaction as the message (a cache of the messages, rebuilt from them when empty).
+CREATE TABLE IF NOT EXISTS conversations (
+    owner TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    last_at_ms INTEGER NOT NULL,
+    last_key TEXT NOT NULL,
+    PRIMARY KEY (owner, peer)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS conversations_recent ON conversations (owner, last_at_ms DESC, peer);
+
 CREATE TABLE IF NOT EXISTS read_watermarks (
     reader TEXT NOT NULL,
     peer TEXT NOT NULL,
@@ -69,3 +84,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     received_at_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_at_ms);
+
+-- Conversation summaries for messages stored before they existed: built once, when the table is
+-- still empty (a no-op afterwards, and on a new file).
+INSERT INTO conversations (owner, peer, last_at_ms, last_key)
+SELECT owner, peer, sent_at_ms, msg_key FROM (
+    SELECT from_acc AS owner, to_acc AS peer, sent_at_ms, msg_key FROM messages WHERE conversation = 'p2p'
+    UNION ALL
+    SELECT to_acc AS owner, from_acc AS peer, sent_at_ms, msg_key FROM messages WHERE conversation = 'p2p'
+)
+WHERE NOT EXISTS (SELECT 1 FROM conversations)
+ON CONFLICT (owner, peer) DO UPDATE SET last_at_ms = excluded.last_at_ms, last_key = excluded.last_key
+    WHERE (excluded.last_at_ms, excluded.last_key) > (conversations.last_at_ms, conversations.last_key);

@@ -29,7 +29,7 @@ use mongodb::bson::{doc, DateTime, Document};
 
 use super::convert::{integer, object_to_document};
 use super::errors::{WriteRefused, DUPLICATE_KEY};
-use super::{body_bson, watermark_id, MongoMessageStore, MESSAGES, PRESENCE, RAW, RECALLS, WATERMARKS};
+use super::{body_bson, watermark_id, MongoMessageStore, CONVERSATIONS, MESSAGES, PRESENCE, RAW, RECALLS, WATERMARKS};
 use crate::messages::model::{BatchPlan, MessageRow, RawRow, F_PRESENCE_CLIENT};
 use crate::messages::{Applied, ApplyOutcome, StoreError};
 
@@ -57,8 +57,11 @@ pub(super) async fn apply(store: &MongoMessageStore, batch: &[Applied]) -> Resul
         .zip(&inserted)
         .map(|(m, flags)| object_to_document(&m.full_document(flags.read, flags.recalled)))
         .collect();
-    let (message_duplicate, ()) =
-        tokio::try_join!(store.insert_unordered(MESSAGES, messages), propagate(store, &plan))?;
+    let (message_duplicate, (), ()) = tokio::try_join!(
+        store.insert_unordered(MESSAGES, messages),
+        propagate(store, &plan),
+        advance_conversations(store, &plan),
+    )?;
 
     if !plan.messages.is_empty() {
         let after = Facts::read(store, &plan.messages).await?;
@@ -76,6 +79,27 @@ fn raw_document(raw: &RawRow) -> Document {
         "receivedAt": DateTime::from_millis(raw.received_at_ms),
         "expireAt": DateTime::from_millis(raw.expires_at_ms),
     }
+}
+
+/// The conversation summaries of this batch's one-to-one messages: replaced only by a newer (sent-at,
+/// key). When the stored one is newer the filter matches nothing and the upsert collides with the
+/// `_id`: that duplicate key is the answer (as for presence).
+async fn advance_conversations(store: &MongoMessageStore, plan: &BatchPlan) -> Result<(), StoreError> {
+    let statements: Vec<Document> = plan
+        .conversation_advances()
+        .into_iter()
+        .map(|c| {
+            let older = doc! { "$or": [ { "lastAt": { "$lt": c.at_ms } }, { "lastAt": c.at_ms, "lastKey": { "$lt": c.key } } ] };
+            let mut filter = doc! { "_id": watermark_id(c.owner, c.peer) };
+            filter.extend(older);
+            let summary = doc! { "owner": c.owner, "peer": c.peer, "lastAt": c.at_ms, "lastKey": c.key };
+            doc! { "q": filter, "u": summary, "upsert": true }
+        })
+        .collect();
+    if !statements.is_empty() {
+        store.upsert_converging(CONVERSATIONS, &statements).await?;
+    }
+    Ok(())
 }
 
 async fn advance_watermarks(store: &MongoMessageStore, plan: &BatchPlan) -> Result<(), StoreError> {

@@ -35,7 +35,10 @@ use mongodb::{Client, Database, IndexModel};
 use serde_json::Value;
 
 use super::model::{body_digest, lower, millis, F_PRESENCE_CLIENT};
-use super::{Applied, ApplyOutcome, DeadLetter, MessageStore, PresenceRecord, RawCallback, StoreError};
+use super::{
+    Applied, ApplyOutcome, ConversationPage, ConversationSummary, DeadLetter, MessageStore, PairQuery, PresenceRecord,
+    RawCallback, StoreError,
+};
 
 mod apply;
 mod bulk;
@@ -52,6 +55,9 @@ const RECALLS: &str = "recalls";
 /// longer read (NetEase does not always name the device); it can be dropped.
 const PRESENCE: &str = "presence_clients";
 const RAW: &str = "raw_callbacks";
+/// Per (owner, peer): the newest one-to-one message in either direction (`_id` = `owner|peer`).
+const CONVERSATIONS: &str = "conversations";
+const PAIR_INDEX: &str = "pair";
 const DEAD_LETTERS: &str = "dead_letters";
 
 /// Name of the partial index the unread query is pinned to.
@@ -116,6 +122,49 @@ struct IndexSetup {
 struct IndexesPending;
 
 impl MongoMessageStore {
+    /// Conversation summaries matching `filter`, newest first (ties by peer), at most `limit`.
+    async fn summaries(&self, filter: Document, limit: usize) -> Result<Vec<ConversationSummary>, StoreError> {
+        let docs: Vec<Document> = self
+            .collection(CONVERSATIONS)
+            .find(filter)
+            .sort(doc! { "lastAt": -1, "peer": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        Ok(docs
+            .into_iter()
+            .map(|d| ConversationSummary {
+                peer: d.get_str("peer").unwrap_or_default().to_owned(),
+                last_at_ms: integer(d.get("lastAt")).unwrap_or(0),
+                last_key: d.get_str("lastKey").unwrap_or_default().to_owned(),
+            })
+            .collect())
+    }
+
+    /// Stored message documents matching `filter` (without MongoDB's `_id`).
+    async fn message_documents(
+        &self,
+        filter: Document,
+        sort: Option<Document>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Value>, StoreError> {
+        let docs: Vec<Document> = self
+            .collection(MESSAGES)
+            .find(filter)
+            .projection(doc! { "_id": 0 })
+            .sort(sort.unwrap_or_default())
+            .limit(limit.map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX)))
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        Ok(docs.into_iter().map(|d| Value::Object(document_to_object(d))).collect())
+    }
+
     /// Connect with the durable default write concern and create collections and indexes.
     pub async fn connect(uri: &str, database: &str, raw_retention: Duration) -> Result<Self, StoreError> {
         Self::connect_with(uri, MongoStoreOptions::new(database, raw_retention)).await
@@ -211,8 +260,17 @@ impl MongoMessageStore {
                         .build(),
                 )
                 .build(),
+            // One pair's messages in time order (history, export, mark-read).
+            IndexModel::builder()
+                .keys(doc! { "to": 1, "from": 1, "msgTimestamp": 1, "msgidServer": 1 })
+                .options(IndexOptions::builder().name(PAIR_INDEX.to_owned()).build())
+                .build(),
         ];
         let presence = IndexModel::builder().keys(doc! { "accid": 1, F_PRESENCE_CLIENT: 1 }).options(unique()).build();
+        let conversations = IndexModel::builder()
+            .keys(doc! { "owner": 1, "lastAt": -1, "peer": 1 })
+            .options(IndexOptions::builder().name("recent".to_owned()).build())
+            .build();
         // Each document carries its own expiry, so a new retention applies to new bodies without
         // touching the index (changing expireAfterSeconds would need collMod).
         let raw_ttl = IndexModel::builder()
@@ -223,6 +281,7 @@ impl MongoMessageStore {
         let collection = |name| self.db.collection::<Document>(name);
         collection(MESSAGES).create_indexes(messages).await.map_err(mongo_error)?;
         collection(PRESENCE).create_index(presence).await.map_err(mongo_error)?;
+        collection(CONVERSATIONS).create_index(conversations).await.map_err(mongo_error)?;
         collection(RAW).create_index(raw_ttl).await.map_err(mongo_error)?;
         collection(DEAD_LETTERS).create_index(dead_letters).await.map_err(mongo_error)?;
         // `read_watermarks` and `recalls` are keyed by `_id`; create them now so that they exist
@@ -383,6 +442,119 @@ impl MessageStore for MongoMessageStore {
                 logout_reason: integer(doc.get("logoutReason")),
                 document: bson_to_json(Bson::Document(doc)),
             })
+            .collect())
+    }
+
+    async fn conversation_page(
+        &self,
+        owner: &str,
+        page: &ConversationPage,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        let upper = page.after.as_ref().map_or(page.as_of_ms, |(at, _)| (*at).min(page.as_of_ms));
+        let mut filter = doc! { "owner": lower(owner), "lastAt": { "$lte": upper } };
+        if let Some((at, peer)) = &page.after {
+            filter.insert("$or", vec![doc! { "lastAt": { "$lt": *at } }, doc! { "peer": { "$gt": lower(peer) } }]);
+        }
+        if let Some(peers) = &page.peers {
+            let peers: Vec<String> = peers.iter().map(|p| lower(p)).collect();
+            filter.insert("peer", doc! { "$in": peers });
+        }
+        self.summaries(filter, page.limit).await
+    }
+
+    async fn conversations_since(
+        &self,
+        owner: &str,
+        since_ms: i64,
+        cap: usize,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        self.summaries(doc! { "owner": lower(owner), "lastAt": { "$gt": since_ms } }, cap).await
+    }
+
+    async fn messages_by_key(&self, keys: &[String]) -> Result<Vec<Value>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.message_documents(doc! { "msgidServer": { "$in": keys } }, None, None).await
+    }
+
+    async fn pair_messages(&self, a: &str, b: &str, q: &PairQuery) -> Result<Vec<Value>, StoreError> {
+        let (a, b) = (lower(a), lower(b));
+        let directions: Vec<(&str, &str)> = match q.only_from.as_deref().map(lower) {
+            Some(from) if from == a => vec![(b.as_str(), a.as_str())],
+            Some(from) if from == b => vec![(a.as_str(), b.as_str())],
+            Some(_) => return Ok(Vec::new()),
+            None => vec![(a.as_str(), b.as_str()), (b.as_str(), a.as_str())],
+        };
+        let (sign, beyond) = if q.ascending { (1, "$gt") } else { (-1, "$lt") };
+        let sort = doc! { "msgTimestamp": sign, "msgidServer": sign };
+        let mut merged = Vec::new();
+        for (to, from) in directions {
+            let mut filter = doc! {
+                "to": to, "from": from, "conversation": "p2p",
+                "msgTimestamp": { "$gte": q.from_ms, "$lte": q.to_ms },
+            };
+            if let Some((at, key)) = &q.after {
+                filter.insert(
+                    "$or",
+                    vec![
+                        doc! { "msgTimestamp": { beyond: *at } },
+                        doc! { "msgTimestamp": *at, "msgidServer": { beyond: key } },
+                    ],
+                );
+            }
+            merged.extend(self.message_documents(filter, Some(sort.clone()), Some(q.limit)).await?);
+        }
+        let position =
+            |d: &Value| (d["msgTimestamp"].as_i64().unwrap_or(0), d["msgidServer"].as_str().unwrap_or("").to_owned());
+        merged.sort_by_key(position);
+        if !q.ascending {
+            merged.reverse();
+        }
+        merged.truncate(q.limit);
+        Ok(merged)
+    }
+
+    async fn unread_all(&self, reader: &str) -> Result<HashMap<String, u64>, StoreError> {
+        self.ensure_indexes().await?;
+        let pipeline = [
+            doc! { "$match": {
+                "to": lower(reader), "conversation": "p2p", "state": 0, "countsUnread": true, "recalled": false,
+            } },
+            doc! { "$group": { "_id": "$from", "n": { "$sum": 1 } } },
+        ];
+        let mut cursor = self
+            .collection(MESSAGES)
+            .aggregate(pipeline)
+            .hint(Hint::Name(UNREAD_INDEX.to_owned()))
+            .await
+            .map_err(mongo_error)?;
+        let mut counts = HashMap::new();
+        while let Some(group) = cursor.try_next().await.map_err(mongo_error)? {
+            let peer = group.get_str("_id").unwrap_or_default().to_owned();
+            let n = integer(group.get("n")).and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+            counts.insert(peer, n);
+        }
+        Ok(counts)
+    }
+
+    async fn watermarks_on(&self, peer: &str, readers: &[String]) -> Result<HashMap<String, i64>, StoreError> {
+        if readers.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let peer = lower(peer);
+        let ids: Vec<String> = readers.iter().map(|r| watermark_id(&lower(r), &peer)).collect();
+        let docs: Vec<Document> = self
+            .collection(WATERMARKS)
+            .find(doc! { "_id": { "$in": ids } })
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        Ok(docs
+            .into_iter()
+            .filter_map(|d| Some((d.get_str("reader").ok()?.to_owned(), integer(d.get("readUpToMs"))?)))
             .collect())
     }
 
