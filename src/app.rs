@@ -222,6 +222,7 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .merge(crate::accounts::router())
         .merge(crate::chats::router())
+        .merge(crate::conversations::router())
         .merge(crate::notifications::router())
         .merge(crate::unread::router(UnreadState { provider: state.provider.clone(), store: state.messages.clone() }))
         .merge(crate::presence::router(PresenceState {

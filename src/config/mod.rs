@@ -54,6 +54,15 @@ pub struct Config {
     pub callbacks: CallbackConfig,
     pub outbox: OutboxConfig,
     pub storage: StorageConfig,
+    pub export: ExportConfig,
+}
+
+/// `GET /v1/messages/export`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    /// The longest range one export may cover, in days.
+    pub max_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +209,7 @@ struct RawConfig {
     callbacks: CallbackConfig,
     outbox: OutboxConfig,
     storage: StorageConfig,
+    export: ExportConfig,
 }
 
 fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -321,6 +331,7 @@ impl RawConfig {
         positive("callbacks.window_secs", self.callbacks.window_secs)?;
         positive("callbacks.body_limit_bytes", self.callbacks.body_limit_bytes as u64)?;
         positive("storage.sql_acquire_timeout_ms", self.storage.sql_acquire_timeout_ms)?;
+        positive("export.max_days", u64::from(self.export.max_days))?;
 
         // The notifications feature owns its section's rules; its messages start with the key.
         self.outbox.validate().map_err(|message| {
@@ -341,6 +352,7 @@ impl RawConfig {
             callbacks: self.callbacks,
             outbox: self.outbox,
             storage: self.storage,
+            export: self.export,
         })
     }
 }

@@ -38,7 +38,8 @@ where
     }
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+/// Whether the request says its body is JSON (`application/json` or `application/*+json`).
+pub fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };

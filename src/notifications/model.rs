@@ -18,9 +18,36 @@ pub struct Message {
     pub online_only: bool,
     pub badge: bool,
     pub route: bool,
+    /// Set when this is not a notification but a read receipt sent on `from`'s behalf to the one
+    /// recipient (`POST /v1/conversations/{accid}/{peer}/read`): delivered with the same outbox
+    /// guarantees (durable, retried, de-duplicated by request id, visible in its status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_receipt: Option<ReadReceipt>,
+}
+
+/// A read receipt to deliver: `from` has read the recipient's messages up to this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadReceipt {
+    /// The client id of the newest message read.
+    pub msgid_client: String,
 }
 
 impl Message {
+    /// A read receipt from `reader` to `peer`'s messages up to `msgid_client`.
+    pub fn read_receipt(reader: &str, msgid_client: &str) -> Self {
+        Message {
+            from: reader.to_owned(),
+            attach: String::new(),
+            push_content: None,
+            payload: None,
+            sound: None,
+            online_only: false,
+            badge: false,
+            route: false,
+            read_receipt: Some(ReadReceipt { msgid_client: msgid_client.to_owned() }),
+        }
+    }
+
     /// The provider call for one delivery item.
     pub fn to_notification(&self, target: Target) -> Notification {
         Notification {
@@ -262,6 +289,7 @@ mod tests {
             online_only: false,
             badge: true,
             route: true,
+            read_receipt: None,
         };
         let accids: Vec<String> = (0..1200).map(|i| format!("u{i}")).collect();
         let n = NewNotification { message, target: Target::Users(accids.clone()), idempotency_key: None };

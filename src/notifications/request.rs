@@ -97,6 +97,7 @@ impl NotificationRequest {
             online_only: self.online_only,
             badge: self.badge,
             route: self.route,
+            read_receipt: None,
         };
         let new = NewNotification { message, target, idempotency_key: self.idempotency_key };
         // The provider's own limits (lengths, JSON, team id), checked on every call it will get.

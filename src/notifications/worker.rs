@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use imbridge_provider::{ImProvider, ProviderError, SendOutcome};
+use imbridge_provider::{ImProvider, ProviderError, SendOutcome, Target};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -141,9 +141,22 @@ impl Worker {
     }
 
     async fn deliver(self: Arc<Self>, item: ClaimedItem) {
-        let notification = item.message.to_notification(item.target.clone());
-        let send = self.provider.send_notification(&notification, &item.request_id);
-        let result = self.keep_leased(&item, send).await;
+        let result = match (&item.message.read_receipt, &item.target) {
+            (Some(receipt), Target::Users(peers)) if peers.len() == 1 => {
+                let send =
+                    self.provider.mark_read(&item.message.from, &peers[0], &receipt.msgid_client, &item.request_id);
+                self.keep_leased(&item, send).await
+            }
+            (Some(_), _) => Err(ProviderError::Invalid(imbridge_provider::InvalidField::new(
+                "to",
+                "a read receipt goes to exactly one account",
+            ))),
+            (None, target) => {
+                let notification = item.message.to_notification(target.clone());
+                let send = self.provider.send_notification(&notification, &item.request_id);
+                self.keep_leased(&item, send).await
+            }
+        };
         record_metric(&result);
         let age = Duration::from_millis((now_ms() - item.created_at_ms).max(0) as u64);
         let verdict = decide(result, item.attempts, age, &self.config);

@@ -11,6 +11,7 @@ mod auth;
 mod callbacks;
 mod chats;
 mod cli;
+mod conversations;
 mod crash;
 mod faults;
 mod forged;

@@ -286,6 +286,20 @@ pub trait ImProvider: Send + Sync + 'static {
         request_id: &str,
     ) -> Result<SendOutcome, ProviderError>;
 
+    /// Tell the provider that `reader` has read `peer`'s messages up to the one whose client id is
+    /// `msgid_client` (a read receipt sent on the reader's behalf, which the provider passes on to
+    /// both sides' apps). `request_id` as for [`ImProvider::send_notification`].
+    async fn mark_read(
+        &self,
+        reader: &str,
+        peer: &str,
+        msgid_client: &str,
+        request_id: &str,
+    ) -> Result<SendOutcome, ProviderError> {
+        let _ = (reader, peer, msgid_client, request_id);
+        Err(ProviderError::Unsupported("read receipts"))
+    }
+
     /// A cheap call proving the provider is reachable and our credentials work (readiness).
     async fn ping(&self) -> Result<(), ProviderError>;
 

@@ -13,6 +13,7 @@ use crate::callback::ParseOptions;
 use crate::client::friend::{AddFriend, FriendAddType};
 use crate::client::limits::ApiClass;
 use crate::client::msg::{AttachMsg, AttachOption, BatchAttachMsg, Conv, Delivery, Save};
+use crate::client::recall::MarkRead;
 use crate::client::user::CreateUser;
 use crate::client::NeteaseClient;
 use crate::config::NeteaseConfig;
@@ -268,6 +269,25 @@ impl ImProvider for NeteaseProvider {
         match sent {
             Ok(unregistered) => Ok(SendOutcome { unregistered, duplicate: false }),
             // An earlier attempt with this request id got through; its answer was lost.
+            Err(NeteaseError::Api { code: codes::REPEATED_REQUEST, .. }) => {
+                Ok(SendOutcome { unregistered: Vec::new(), duplicate: true })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `msg/markReadMsg`: the reader's read receipt, which NetEase delivers to both sides (and copies
+    /// to the callback as eventType 30). A repeat of the same request id is 431: already done.
+    async fn mark_read(
+        &self,
+        reader: &str,
+        peer: &str,
+        msgid_client: &str,
+        request_id: &str,
+    ) -> Result<SendOutcome, ProviderError> {
+        let request = MarkRead { from: reader.to_owned(), to: peer.to_owned(), msgid_client: msgid_client.to_owned() };
+        match self.client.mark_read_msg(&request, Some(request_id)).await {
+            Ok(()) => Ok(SendOutcome { unregistered: Vec::new(), duplicate: false }),
             Err(NeteaseError::Api { code: codes::REPEATED_REQUEST, .. }) => {
                 Ok(SendOutcome { unregistered: Vec::new(), duplicate: true })
             }

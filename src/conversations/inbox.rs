@@ -1,0 +1,200 @@
+//! `GET /v1/conversations`: an account's inbox.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::cursor::ConversationCursor;
+use super::{page_limit, parts};
+use crate::accounts::canonical_accid;
+use crate::app::AppState;
+use crate::error::{ApiQuery, AppError, ErrorBody};
+use crate::messages::{ConversationPage, ConversationSummary, MessageStore, PairQuery};
+
+/// How many conversations active since a walk began are re-placed where they stood then; beyond
+/// it (an account with that many new conversations during one walk) the rest keep their new place.
+const MOVED_MAX: usize = 500;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct InboxQuery {
+    /// Whose inbox (required).
+    #[param(required = true, example = "buyer_01")]
+    accid: Option<String>,
+    /// Conversations per page, 1 to 200 (default 50).
+    limit: Option<usize>,
+    /// The previous page's `next_cursor`.
+    cursor: Option<String>,
+    /// Only conversations with unread messages (default false).
+    unread_only: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"accid": "buyer_01", "conversations": [{"peer": "shop_1", "last_message": {
+    "msgid_server": "3456789", "from": "shop_1", "to": "buyer_01", "type": "TEXT", "body": "hello",
+    "sent_at": 1441977355557_i64, "recalled": false}, "unread": 1, "peer_read_at": null}],
+    "total_unread": 1, "next_cursor": null}))]
+pub struct Inbox {
+    pub accid: String,
+    pub conversations: Vec<Conversation>,
+    /// Unread messages over all conversations (the sum `/v1/unread` gives for every peer).
+    pub total_unread: u64,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Conversation {
+    pub peer: String,
+    /// The newest one-to-one message in either direction (shown recalled when it was).
+    pub last_message: Option<LastMessage>,
+    /// Exactly `/v1/unread`'s count for this peer.
+    pub unread: u64,
+    /// Up to when the peer has read this account's messages (ms), `null` before any receipt.
+    pub peer_read_at: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LastMessage {
+    pub msgid_server: String,
+    pub from: String,
+    pub to: String,
+    /// The provider's message type (`TEXT`, `PICTURE`, …).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The provider's `body` as sent (text, or JSON for some types).
+    #[schema(value_type = Object)]
+    pub body: Value,
+    pub sent_at: i64,
+    pub recalled: bool,
+}
+
+impl LastMessage {
+    fn of(document: &Value) -> Option<Self> {
+        Some(LastMessage {
+            msgid_server: document.get("msgidServer")?.as_str()?.to_owned(),
+            from: document.get("from")?.as_str()?.to_owned(),
+            to: document.get("to")?.as_str()?.to_owned(),
+            kind: document.get("msgType").and_then(Value::as_str).map(str::to_owned),
+            body: document.get("body").cloned().unwrap_or(Value::Null),
+            sent_at: document.get("msgTimestamp")?.as_i64()?,
+            recalled: document.get("recalled").and_then(Value::as_bool).unwrap_or(false),
+        })
+    }
+}
+
+/// An account's one-to-one conversations, newest activity first.
+///
+/// Each with its last message in either direction (shown recalled when it was), its unread count
+/// (exactly `/v1/unread`'s), and how far the peer has read this account's messages. Paging by
+/// `cursor` is stable while messages arrive: a walk lists every conversation that existed when it
+/// began once, in the order of that moment; conversations that start during the walk wait for
+/// the next walk.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations",
+    operation_id = "list_conversations",
+    tag = "conversations",
+    params(InboxQuery),
+    responses(
+        (status = 200, description = "A page of the inbox", body = Inbox),
+        (status = 400, description = "An unknown query parameter (`unknown_field`)", body = ErrorBody),
+        (status = 422, description = "A missing or invalid `accid`, `limit` outside 1..=200, or a `cursor` this API did not give (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "The message store is unreachable (`unavailable`)", body = ErrorBody),
+    )
+)]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<InboxQuery>,
+) -> Result<Json<Inbox>, AppError> {
+    let (provider, store) = parts(&state);
+    let owner = canonical_accid(provider.as_ref(), "accid", query.accid.as_deref().unwrap_or_default())?;
+    let limit = page_limit(query.limit)?;
+    let cursor = query.cursor.as_deref().map(ConversationCursor::parse).transpose()?;
+
+    let unread = store.unread_all(&owner).await?;
+    let total_unread = unread.values().sum();
+    let only = query.unread_only.unwrap_or(false).then(|| unread.keys().cloned().collect::<Vec<_>>());
+    if only.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Json(Inbox { accid: owner, conversations: Vec::new(), total_unread, next_cursor: None }));
+    }
+
+    // The walk's reference moment: the newest activity when its first page was asked for.
+    let as_of_ms = match &cursor {
+        Some(c) => c.as_of_ms,
+        None => store.conversations_since(&owner, i64::MIN, 1).await?.first().map_or(i64::MIN, |c| c.last_at_ms),
+    };
+    let after = cursor.as_ref().map(|c| (c.at_ms, c.peer.clone()));
+    let page = ConversationPage { as_of_ms, after: after.clone(), limit: limit + 1, peers: only.clone() };
+    let mut rows: Vec<Placed> = store
+        .conversation_page(&owner, &page)
+        .await?
+        .into_iter()
+        .map(|summary| Placed { at_ms: summary.last_at_ms, summary })
+        .collect();
+    rows.extend(moved_since(store.as_ref(), &owner, as_of_ms, after.as_ref(), only.as_deref()).await?);
+    rows.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then_with(|| a.summary.peer.cmp(&b.summary.peer)));
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+
+    let next_cursor = more
+        .then(|| rows.last())
+        .flatten()
+        .map(|last| ConversationCursor { as_of_ms, at_ms: last.at_ms, peer: last.summary.peer.clone() }.encode());
+    let peers: Vec<String> = rows.iter().map(|r| r.summary.peer.clone()).collect();
+    let keys: Vec<String> = rows.iter().map(|r| r.summary.last_key.clone()).collect();
+    let (documents, read_marks) = tokio::try_join!(store.messages_by_key(&keys), store.watermarks_on(&owner, &peers))?;
+    let last: HashMap<&str, &Value> =
+        documents.iter().filter_map(|d| Some((d.get("msgidServer")?.as_str()?, d))).collect();
+    let conversations = rows
+        .iter()
+        .map(|r| Conversation {
+            peer: r.summary.peer.clone(),
+            last_message: last.get(r.summary.last_key.as_str()).and_then(|d| LastMessage::of(d)),
+            unread: unread.get(&r.summary.peer).copied().unwrap_or(0),
+            peer_read_at: read_marks.get(&r.summary.peer).copied(),
+        })
+        .collect();
+    Ok(Json(Inbox { accid: owner, conversations, total_unread, next_cursor }))
+}
+
+/// A conversation at its place in the walk: its last activity as of the walk's reference moment.
+struct Placed {
+    at_ms: i64,
+    summary: ConversationSummary,
+}
+
+/// Conversations with activity after `as_of_ms`, placed where they stood at `as_of_ms` (by their
+/// newest message up to then), those beyond `after` only; ones that did not exist then are left
+/// out of this walk.
+async fn moved_since(
+    store: &dyn MessageStore,
+    owner: &str,
+    as_of_ms: i64,
+    after: Option<&(i64, String)>,
+    only: Option<&[String]>,
+) -> Result<Vec<Placed>, AppError> {
+    let mut placed = Vec::new();
+    for summary in store.conversations_since(owner, as_of_ms, MOVED_MAX).await? {
+        if only.is_some_and(|peers| !peers.contains(&summary.peer)) {
+            continue;
+        }
+        let then =
+            PairQuery { from_ms: i64::MIN, to_ms: as_of_ms, after: None, ascending: false, limit: 1, only_from: None };
+        let Some(at_ms) =
+            store.pair_messages(owner, &summary.peer, &then).await?.first().and_then(|d| d["msgTimestamp"].as_i64())
+        else {
+            continue;
+        };
+        let beyond = after.is_none_or(|(c_at, c_peer)| at_ms < *c_at || (at_ms == *c_at && summary.peer > *c_peer));
+        if beyond {
+            placed.push(Placed { at_ms, summary });
+        }
+    }
+    Ok(placed)
+}
