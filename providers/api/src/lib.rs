@@ -311,4 +311,23 @@ pub trait ImProvider: Send + Sync + 'static {
 
     /// The body that acknowledges a stored callback.
     fn callback_ack(&self) -> Ack;
+
+    /// The one-to-one history the provider keeps between `accid` and `peer`, both directions,
+    /// sent within [`from_ms`, `to_ms`] (ms since the epoch, `from_ms < to_ms`), **oldest first**,
+    /// at most `limit` messages (NetEase: 1..=100; a larger `limit` is [`ProviderError::Invalid`]).
+    /// No paging: a page of exactly `limit` messages may have more behind it, and the caller moves
+    /// the window past the newest one it got. Each message comes in the shape its callback would
+    /// have (same key, same document fields), so storing it and a later callback of it agree.
+    /// A provider without server-side history answers [`ProviderError::Unsupported`].
+    async fn session_history(
+        &self,
+        accid: &str,
+        peer: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<MessageEvent>, ProviderError> {
+        let _ = (accid, peer, from_ms, to_ms, limit);
+        Err(ProviderError::Unsupported("history"))
+    }
 }

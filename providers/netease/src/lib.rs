@@ -9,6 +9,7 @@ pub mod callback;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod history;
 pub mod provider;
 
 pub use client::friend::{AddFriend, Friend, FriendAddType};

@@ -317,6 +317,33 @@ impl ImProvider for NeteaseProvider {
     fn callback_ack(&self) -> Ack {
         Ack { content_type: "application/json", body: r#"{"code":200}"# }
     }
+
+    /// `history/querySessionMsg` oldest first (`reverse=1`), each entry converted by
+    /// [`crate::history::message_event`]. An entry that cannot be converted (no `sendtime`, a sender
+    /// outside the session) fails the call as a decode failure would: nothing is half-imported.
+    async fn session_history(
+        &self,
+        accid: &str,
+        peer: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<imbridge_provider::MessageEvent>, ProviderError> {
+        use crate::client::history::{HistoryOrder, QuerySessionMsg};
+        let accid = validate::normalize_accid("accid", accid).map_err(ProviderError::Invalid)?;
+        let peer = validate::normalize_accid("peer", peer).map_err(ProviderError::Invalid)?;
+        let query = QuerySessionMsg {
+            order: HistoryOrder::OldestFirst,
+            ..QuerySessionMsg::new(accid.clone(), peer.clone(), from_ms, to_ms, limit)
+        };
+        let history = self.client.query_session_msg(&query, None).await?;
+        history
+            .msgs
+            .iter()
+            .map(|msg| crate::history::message_event(msg, &accid, &peer))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ProviderError::Unavailable(format!("netease history: {e}")))
+    }
 }
 
 #[cfg(test)]
