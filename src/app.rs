@@ -117,6 +117,7 @@ impl Application {
             shutdown: CancellationToken::new(),
         };
         state.outbox.start_worker(&state.shutdown);
+        crate::backfill::start_worker(&state);
         crate::messages::spawn_raw_purge(state.messages.clone(), RAW_PURGE_EVERY, state.shutdown.clone());
         let router = router(state.clone());
         tracing::info!(%addr, provider = state.provider.name(), "imbridge ready");
@@ -229,6 +230,7 @@ pub fn router(state: AppState) -> Router {
             provider: state.provider.clone(),
             store: state.messages.clone(),
         }))
+        .merge(crate::backfill::router(&state))
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .route_layer(middleware::from_fn_with_state(keys, auth::require_api_key))
         .route_layer(middleware::from_fn(http_metrics::remember_route));

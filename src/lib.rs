@@ -8,6 +8,7 @@ pub mod accid_list;
 pub mod accounts;
 pub mod app;
 pub mod auth;
+pub mod backfill;
 pub mod callbacks;
 pub mod chats;
 pub mod cli;

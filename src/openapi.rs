@@ -41,6 +41,7 @@ Errors are `{\"code\", \"message\"}` plus `field` (the offending input) and, whe
         (name = "unread", description = "Unread chat message counts for order pages"),
         (name = "presence", description = "Who is online, from the provider's login/logout callbacks"),
         (name = "conversations", description = "Inboxes, chat history, exports for disputes, and marking chats read"),
+        (name = "backfill", description = "Importing a one-to-one session's history from the provider"),
         (name = "callbacks", description = "NetEase → imbridge (消息抄送); signed by NetEase, no bearer key"),
         (name = "operations", description = "Liveness, readiness and metrics for operators; no bearer key"),
     )
@@ -60,6 +61,7 @@ pub fn document(callback_path: &str) -> Document {
         .merge_from(crate::unread::ApiDoc::openapi())
         .merge_from(crate::presence::ApiDoc::openapi())
         .merge_from(crate::conversations::ApiDoc::openapi())
+        .merge_from(crate::backfill::ApiDoc::openapi())
         .merge_from(crate::callbacks::ApiDoc::openapi())
         .merge_from(HealthDoc::openapi());
     add_v1_conventions(&mut doc);

@@ -55,6 +55,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub storage: StorageConfig,
     pub export: ExportConfig,
+    pub backfill: crate::backfill::BackfillConfig,
 }
 
 /// `GET /v1/messages/export`.
@@ -210,6 +211,7 @@ struct RawConfig {
     outbox: OutboxConfig,
     storage: StorageConfig,
     export: ExportConfig,
+    backfill: crate::backfill::BackfillConfig,
 }
 
 fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -338,6 +340,10 @@ impl RawConfig {
             let key = message.split_whitespace().next().unwrap_or("outbox").to_owned();
             ConfigError::new(&key, message)
         })?;
+        self.backfill.validate().map_err(|message| {
+            let key = message.split_whitespace().next().unwrap_or("backfill").to_owned();
+            ConfigError::new(&key, message)
+        })?;
 
         Ok(Config {
             listen,
@@ -353,6 +359,7 @@ impl RawConfig {
             outbox: self.outbox,
             storage: self.storage,
             export: self.export,
+            backfill: self.backfill,
         })
     }
 }
