@@ -8,6 +8,7 @@ mod process;
 
 mod accounts;
 mod auth;
+mod backfill;
 mod callbacks;
 mod chats;
 mod cli;

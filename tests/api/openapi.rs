@@ -30,6 +30,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/v1/conversations/{accid}/{peer}/read"),
     ("GET", "/v1/messages"),
     ("GET", "/v1/messages/export"),
+    ("POST", "/v1/backfill"),
+    ("GET", "/v1/backfill/{id}"),
     ("POST", "/callbacks/netease"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
