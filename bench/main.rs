@@ -15,6 +15,7 @@ mod p2_unread;
 mod p3_fanout;
 mod p4_memory;
 mod p5_startup;
+mod p6_inbox;
 mod server;
 mod stats;
 mod stores;
@@ -42,6 +43,8 @@ enum Figure {
     P4(p4_memory::P4Args),
     /// Start-up time to ready.
     P5(p5_startup::P5Args),
+    /// Inbox: the first page of GET /v1/conversations vs the raw store query.
+    P6(p6_inbox::P6Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
             Figure::P3(args) => p3_fanout::run(args).await,
             Figure::P4(args) => p4_memory::run(args).await,
             Figure::P5(args) => p5_startup::run(args).await,
+            Figure::P6(args) => p6_inbox::run(args).await,
         }
     });
     println!();

@@ -281,7 +281,7 @@ async fn starts_without_mongodb_and_sets_it_up_when_it_is_back() {
             names
         }
     };
-    assert_eq!(indexes("messages").await, ["_id_", "msgidServer_1", "unread"]);
+    assert_eq!(indexes("messages").await, ["_id_", "msgidServer_1", "pair", "unread"]);
     assert_eq!(indexes("presence_clients").await, ["_id_", "accid_1_client_1"]);
     assert_eq!(indexes("raw_callbacks").await, ["_id_", "expireAt_1"]);
     let (status, body_ready) = readyz(&app).await;

@@ -164,8 +164,9 @@ async fn mongodb_creates_its_indexes_at_start_up() {
         names.sort();
         names
     };
-    assert_eq!(names("messages").await, ["_id_", "msgidServer_1", "unread"]);
+    assert_eq!(names("messages").await, ["_id_", "msgidServer_1", "pair", "unread"]);
     assert_eq!(names("presence_clients").await, ["_id_", "accid_1_client_1"]);
+    assert_eq!(names("conversations").await, ["_id_", "recent"]);
     assert_eq!(names("raw_callbacks").await, ["_id_", "expireAt_1"]);
     // Connecting again (a restart) finds everything in place.
     let uri = std::env::var("IMBRIDGE_TEST_MONGODB_URI").unwrap();
