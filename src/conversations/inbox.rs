@@ -117,9 +117,13 @@ pub(super) async fn list(
     let limit = page_limit(query.limit)?;
     let cursor = query.cursor.as_deref().map(ConversationCursor::parse).transpose()?;
 
-    let unread = store.unread_all(&owner).await?;
-    let total_unread = unread.values().sum();
-    let only = query.unread_only.unwrap_or(false).then(|| unread.keys().cloned().collect::<Vec<_>>());
+    // The total is one count over the unread index; the per-peer counts of every peer are needed
+    // only to filter by them, and otherwise just for the page's peers.
+    let total_unread = store.unread_total(&owner).await?;
+    let only = match query.unread_only.unwrap_or(false) {
+        true => Some(store.unread_all(&owner).await?.into_keys().collect::<Vec<_>>()),
+        false => None,
+    };
     if only.as_ref().is_some_and(Vec::is_empty) {
         return Ok(Json(Inbox { accid: owner, conversations: Vec::new(), total_unread, next_cursor: None }));
     }
@@ -148,7 +152,11 @@ pub(super) async fn list(
         .map(|last| ConversationCursor { as_of_ms, at_ms: last.at_ms, peer: last.summary.peer.clone() }.encode());
     let peers: Vec<String> = rows.iter().map(|r| r.summary.peer.clone()).collect();
     let keys: Vec<String> = rows.iter().map(|r| r.summary.last_key.clone()).collect();
-    let (documents, read_marks) = tokio::try_join!(store.messages_by_key(&keys), store.watermarks_on(&owner, &peers))?;
+    let (documents, read_marks, unread) = tokio::try_join!(
+        store.messages_by_key(&keys),
+        store.watermarks_on(&owner, &peers),
+        store.unread(&owner, &peers),
+    )?;
     let last: HashMap<&str, &Value> =
         documents.iter().filter_map(|d| Some((d.get("msgidServer")?.as_str()?, d))).collect();
     let conversations = rows

@@ -223,6 +223,9 @@ pub trait MessageStore: Send + Sync + 'static {
     /// [`MessageStore::unread`]), in one query whose cost grows with the unread messages only.
     async fn unread_all(&self, reader: &str) -> Result<HashMap<String, u64>, StoreError>;
 
+    /// The sum of [`MessageStore::unread_all`], counted without grouping (an inbox page's total).
+    async fn unread_total(&self, reader: &str) -> Result<u64, StoreError>;
+
     /// Where each of `readers` has read its conversation with `peer` up to (ms), for those that have.
     async fn watermarks_on(&self, peer: &str, readers: &[String]) -> Result<HashMap<String, i64>, StoreError>;
 

@@ -133,6 +133,7 @@ pub async fn unread_of_every_peer_and_watermarks_of_peers(store: &dyn MessageSto
     assert_eq!(all[&p1], 2);
     let asked = store.unread(&owner, &[p1.clone(), p2.clone(), p3.clone()]).await.unwrap();
     assert_eq!(asked[&p1], all[&p1], "the same rule as unread()");
+    assert_eq!(store.unread_total(&owner).await.unwrap(), all.values().sum::<u64>());
     let marks = store.watermarks_on(&owner, &[p1.clone(), p3.clone()]).await.unwrap();
     assert_eq!(marks.get(&p3), Some(&45), "p3 has read owner's messages up to 45");
     assert_eq!(marks.get(&p1), None);

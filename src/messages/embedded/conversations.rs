@@ -139,6 +139,18 @@ impl EmbeddedMessageStore {
             .map_err(sql_error)
     }
 
+    pub(super) async fn unread_count(&self, reader: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages
+             WHERE to_acc = ? AND conversation = 'p2p' AND state = 0 AND counts_unread = 1 AND recalled = 0",
+        )
+        .bind(lower(reader))
+        .fetch_one(&self.reader)
+        .await
+        .map_err(sql_error)?;
+        Ok(n.unsigned_abs())
+    }
+
     pub(super) async fn watermarks_of(
         &self,
         peer: &str,

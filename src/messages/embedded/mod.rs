@@ -286,6 +286,10 @@ impl MessageStore for EmbeddedMessageStore {
         self.unread_everywhere(reader).await
     }
 
+    async fn unread_total(&self, reader: &str) -> Result<u64, StoreError> {
+        self.unread_count(reader).await
+    }
+
     async fn watermarks_on(&self, peer: &str, readers: &[String]) -> Result<HashMap<String, i64>, StoreError> {
         self.watermarks_of(peer, readers).await
     }

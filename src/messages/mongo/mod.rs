@@ -538,6 +538,18 @@ impl MessageStore for MongoMessageStore {
         Ok(counts)
     }
 
+    async fn unread_total(&self, reader: &str) -> Result<u64, StoreError> {
+        self.ensure_indexes().await?;
+        let filter = doc! {
+            "to": lower(reader), "conversation": "p2p", "state": 0, "countsUnread": true, "recalled": false,
+        };
+        self.collection(MESSAGES)
+            .count_documents(filter)
+            .hint(Hint::Name(UNREAD_INDEX.to_owned()))
+            .await
+            .map_err(mongo_error)
+    }
+
     async fn watermarks_on(&self, peer: &str, readers: &[String]) -> Result<HashMap<String, i64>, StoreError> {
         if readers.is_empty() {
             return Ok(HashMap::new());
