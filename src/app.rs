@@ -70,6 +70,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     sandbox: Option<SimHandle>,
+    /// The backfill worker, awaited on shutdown so it hands its job back before the database closes.
+    backfill: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -117,11 +119,11 @@ impl Application {
             shutdown: CancellationToken::new(),
         };
         state.outbox.start_worker(&state.shutdown);
-        crate::backfill::start_worker(&state);
+        let backfill = crate::backfill::start_worker(&state);
         crate::messages::spawn_raw_purge(state.messages.clone(), RAW_PURGE_EVERY, state.shutdown.clone());
         let router = router(state.clone());
         tracing::info!(%addr, provider = state.provider.name(), "imbridge ready");
-        Ok(Self { listener, addr, router, state, sandbox })
+        Ok(Self { listener, addr, router, state, sandbox, backfill })
     }
 
     pub fn port(&self) -> u16 {
@@ -149,7 +151,7 @@ impl Application {
     /// Serve until the shutdown token is cancelled, then let in-flight requests finish within
     /// `http.shutdown_timeout_secs`, stop the sandbox simulator and close the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Application { listener, router, state, sandbox, .. } = self;
+        let Application { listener, router, state, sandbox, backfill, .. } = self;
         let token = state.shutdown.clone();
         let deadline = state.config.http.shutdown_timeout();
         let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -162,6 +164,13 @@ impl Application {
             }
         };
         state.outbox.shutdown().await;
+        if let Some(worker) = backfill {
+            // Cancelled with the same token: it records its progress and releases its job's lease.
+            state.shutdown.cancel();
+            if tokio::time::timeout(BACKFILL_STOP_WITHIN, worker).await.is_err() {
+                tracing::warn!("the backfill worker did not stop in time; its job's lease will expire");
+            }
+        }
         if let Some(sim) = sandbox {
             sim.shutdown().await;
         }
@@ -172,6 +181,8 @@ impl Application {
 }
 
 const RAW_PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How long shutdown waits for the backfill worker to finish its window and hand its job back.
+const BACKFILL_STOP_WITHIN: Duration = Duration::from_secs(10);
 
 /// MongoDB when `mongodb_uri` is set (database from the URI's path, default `imbridge`), otherwise
 /// the embedded SQLite store `messages.db` in the data directory.

@@ -37,17 +37,18 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: &AppState) -> Router<S> {
 /// restart) resumes it at once; if that write cannot be made, the job's lease expires instead
 /// (`backfill.lease_ms`). The service does not wait for it: everything it has applied is durable
 /// and recorded, and a window cut short is read again.
-pub fn start_worker(state: &AppState) {
+/// Returns the worker's task (to await after cancelling `state.shutdown`), or `None` when disabled.
+pub fn start_worker(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     let config = state.config.backfill.clone();
     if !config.worker {
         tracing::info!("backfill worker disabled (backfill.worker = false): another instance runs jobs");
-        return;
+        return None;
     }
-    worker::spawn(
+    Some(worker::spawn(
         BackfillStore::new(state.sql.clone()),
         state.provider.clone(),
         state.messages.clone(),
         config,
         state.shutdown.clone(),
-    );
+    ))
 }
