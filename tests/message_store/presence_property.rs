@@ -10,12 +10,12 @@ use std::collections::{BTreeMap, HashMap};
 use futures::StreamExt;
 use imbridge::messages::{Applied, MessageStore};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::events::{callback, presence_of, unique};
+use crate::property::run_cases;
 
 const ACCOUNTS: usize = 3;
 /// Spellings NetEase uses (the logout sample says `iOS`); three client types in all.
@@ -123,11 +123,7 @@ async fn check(store: &dyn MessageStore, scenario: &Scenario) -> Result<(), Stri
 
 /// Run `cases` random scenarios against one store (each case uses its own accounts).
 pub fn run(runtime: &tokio::runtime::Runtime, store: &dyn MessageStore, cases: u32) {
-    let config = Config { cases, failure_persistence: None, ..Config::default() };
-    let mut runner = TestRunner::new(config);
-    let outcome =
-        runner.run(&scenario(), |scenario| runtime.block_on(check(store, &scenario)).map_err(TestCaseError::fail));
-    if let Err(failure) = outcome {
-        panic!("{} store's presence diverged from the oracle: {failure}", store.backend());
-    }
+    run_cases(runtime, store, cases, scenario(), "presence diverged from the oracle", |store, scenario| {
+        Box::pin(async move { check(store, &scenario).await })
+    });
 }

@@ -249,11 +249,28 @@ async fn check_summaries(store: &dyn MessageStore, named: &Named) -> Result<(), 
 
 /// Run `cases` random scenarios against one store (each case uses its own accounts and keys).
 pub fn run(runtime: &tokio::runtime::Runtime, store: &dyn MessageStore, cases: u32) {
+    run_cases(runtime, store, cases, scenario(), "diverged from the oracle", |store, scenario| {
+        Box::pin(async move { check(store, &scenario).await })
+    });
+}
+
+/// A boxed future borrowing the store, for [`run_cases`].
+pub type CaseFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + 'a>>;
+
+/// Run `cases` cases of `strategy` through `check` against one store; panic naming the store and
+/// the shrunk failing case.
+pub fn run_cases<S: Strategy>(
+    runtime: &tokio::runtime::Runtime,
+    store: &dyn MessageStore,
+    cases: u32,
+    strategy: S,
+    what: &str,
+    check: impl for<'a> Fn(&'a dyn MessageStore, S::Value) -> CaseFuture<'a>,
+) {
     let config = Config { cases, failure_persistence: None, ..Config::default() };
     let mut runner = TestRunner::new(config);
-    let outcome =
-        runner.run(&scenario(), |scenario| runtime.block_on(check(store, &scenario)).map_err(TestCaseError::fail));
+    let outcome = runner.run(&strategy, |case| runtime.block_on(check(store, case)).map_err(TestCaseError::fail));
     if let Err(failure) = outcome {
-        panic!("{} store diverged from the oracle: {failure}", store.backend());
+        panic!("{} store {what}: {failure}", store.backend());
     }
 }
