@@ -95,6 +95,9 @@ pub(crate) struct MessageRow {
     pub conversation: &'static str,
     pub counts_unread: bool,
     pub sent_at_ms: i64,
+    /// The provider withheld it from its receiver (NetEase `blacklist: "true"`: the sender is on the
+    /// receiver's blacklist), so it is not part of the receiver's conversation.
+    pub withheld: bool,
     /// The provider's document with our immutable fields set.
     pub document: Map<String, Value>,
 }
@@ -110,6 +113,11 @@ impl MessageRow {
         // Only one-to-one chat can be unread; the parser decides TIPS etc., we make sure a team
         // message can never count even if a provider says so.
         let counts_unread = event.counts_as_unread && event.conversation == Conversation::P2p;
+        let withheld = match event.document.get("blacklist") {
+            Some(Value::Bool(flag)) => *flag,
+            Some(Value::String(flag)) => flag.trim().eq_ignore_ascii_case("true"),
+            _ => false,
+        };
         let mut document = provider_fields(&event.document);
         document.insert(F_KEY.into(), Value::from(event.key.clone()));
         document.insert(F_SENT_AT.into(), Value::from(event.sent_at_ms));
@@ -125,6 +133,7 @@ impl MessageRow {
             conversation,
             counts_unread,
             sent_at_ms: event.sent_at_ms,
+            withheld,
             document,
         }
     }
@@ -296,7 +305,12 @@ impl BatchPlan {
     pub fn conversation_advances(&self) -> Vec<ConversationAdvance<'_>> {
         let mut newest: HashMap<(&str, &str), (i64, &str)> = HashMap::new();
         for m in self.messages.iter().filter(|m| m.is_p2p()) {
-            for (owner, peer) in [(m.from.as_str(), m.to.as_str()), (m.to.as_str(), m.from.as_str())] {
+            let sides: &[(&str, &str)] = if m.withheld {
+                &[(m.from.as_str(), m.to.as_str())]
+            } else {
+                &[(m.from.as_str(), m.to.as_str()), (m.to.as_str(), m.from.as_str())]
+            };
+            for &(owner, peer) in sides {
                 let candidate = (m.sent_at_ms, m.key.as_str());
                 let at = newest.entry((owner, peer)).or_insert(candidate);
                 if candidate > *at {

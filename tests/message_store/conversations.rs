@@ -6,7 +6,7 @@ use imbridge::messages::{ConversationPage, MessageStore, PairQuery};
 use imbridge::provider::Event;
 use serde_json::Value;
 
-use crate::events::{callback, chat, message, recall, receipt, unique, Kind};
+use crate::events::{callback, chat, message, message_of, recall, receipt, unique, Kind};
 
 async fn apply(store: &dyn MessageStore, events: Vec<Event>) {
     store.apply(&[callback(events)]).await.expect("apply");
@@ -40,6 +40,20 @@ pub async fn the_summary_follows_the_newest_message_in_either_direction(store: &
     assert_eq!(inbox(store, &buyer).await[0], (shop_a.clone(), k3.clone(), 300));
     let last = store.messages_by_key(std::slice::from_ref(&k3)).await.unwrap();
     assert_eq!(last[0]["recalled"], Value::Bool(true));
+}
+
+/// A message NetEase withheld from its receiver (the sender is on the receiver's blacklist) is the
+/// sender's latest, never the receiver's.
+pub async fn a_withheld_message_is_not_in_the_receivers_conversation(store: &dyn MessageStore) {
+    let (buyer, spammer) = (unique("buyer"), unique("spammer"));
+    let (k1, k2) = (unique("m"), unique("m"));
+    apply(store, vec![chat(&k1, &spammer, &buyer, 100)]).await;
+    let mut withheld = message_of(Kind::Chat, &k2, &spammer, &buyer, 200);
+    withheld.document.insert("blacklist".into(), Value::String("true".into()));
+    withheld.counts_as_unread = false;
+    apply(store, vec![Event::Message(withheld)]).await;
+    assert_eq!(inbox(store, &buyer).await, vec![(spammer.clone(), k1.clone(), 100)]);
+    assert_eq!(inbox(store, &spammer).await, vec![(buyer.clone(), k2.clone(), 200)]);
 }
 
 pub async fn pages_walk_the_inbox_newest_first(store: &dyn MessageStore) {

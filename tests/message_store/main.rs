@@ -88,6 +88,7 @@ conformance!(
     a_logout_without_a_device_id_ends_the_login_that_had_one,
     presence_of_many_accounts_comes_in_one_call,
     the_summary_follows_the_newest_message_in_either_direction,
+    a_withheld_message_is_not_in_the_receivers_conversation,
     pages_walk_the_inbox_newest_first,
     pair_messages_come_in_both_directions_and_page_by_cursor,
     unread_of_every_peer_and_watermarks_of_peers,

@@ -86,12 +86,14 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_at_ms);
 
 -- Conversation summaries for messages stored before they existed: built once, when the table is
--- still empty (a no-op afterwards, and on a new file).
+-- still empty (a no-op afterwards, and on a new file). A message NetEase withheld from its receiver
+-- (`blacklist`) is only in its sender's conversation, as on the write path.
 INSERT INTO conversations (owner, peer, last_at_ms, last_key)
 SELECT owner, peer, sent_at_ms, msg_key FROM (
     SELECT from_acc AS owner, to_acc AS peer, sent_at_ms, msg_key FROM messages WHERE conversation = 'p2p'
     UNION ALL
-    SELECT to_acc AS owner, from_acc AS peer, sent_at_ms, msg_key FROM messages WHERE conversation = 'p2p'
+    SELECT to_acc AS owner, from_acc AS peer, sent_at_ms, msg_key FROM messages
+    WHERE conversation = 'p2p' AND coalesce(json_extract(document, '$.blacklist'), '') NOT IN ('true', 1)
 )
 WHERE NOT EXISTS (SELECT 1 FROM conversations)
 ON CONFLICT (owner, peer) DO UPDATE SET last_at_ms = excluded.last_at_ms, last_key = excluded.last_key
