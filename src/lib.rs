@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod backfill;
+pub mod backoff;
 pub mod callbacks;
 pub mod chats;
 pub mod cli;

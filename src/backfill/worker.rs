@@ -19,7 +19,6 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use imbridge_provider::{Event, ImProvider, MessageEvent, ProviderError};
-use rand::Rng;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -250,11 +249,9 @@ fn retry_hint(e: &ProviderError) -> Retry {
     }
 }
 
-/// `backoff_base_ms * 2^(attempt-1)`, capped, then drawn between half and all of it.
+/// A job's retry delay ([`crate::backoff::capped_exponential`] with its configured base and cap).
 fn backoff(config: &BackfillConfig, attempt: u32) -> Duration {
-    let exp = config.backoff_base_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(30));
-    let full = exp.min(config.backoff_cap_ms).max(1);
-    Duration::from_millis(rand::thread_rng().gen_range(full / 2..=full))
+    crate::backoff::capped_exponential(attempt, config.backoff_base_ms, config.backoff_cap_ms)
 }
 
 fn millis(d: Duration) -> i64 {

@@ -73,13 +73,9 @@ pub fn decide(
     }
 }
 
-/// Capped exponential backoff with jitter: somewhere between half and all of
-/// `min(cap, base * 2^(attempts-1))`, so that items failing together do not retry together.
+/// The outbox's retry delay ([`crate::backoff::capped_exponential`] with its configured base and cap).
 pub fn backoff(attempts: u32, config: &OutboxConfig) -> Duration {
-    let exp = attempts.saturating_sub(1).min(32);
-    let full = config.backoff_base_ms.saturating_mul(1u64 << exp).min(config.backoff_cap_ms);
-    let half = full / 2;
-    Duration::from_millis(half + rand::thread_rng().gen_range(0..=full - half))
+    crate::backoff::capped_exponential(attempts, config.backoff_base_ms, config.backoff_cap_ms)
 }
 
 /// Wait out a provider block, plus up to 10 % (at most 1 s) so that everything blocked together
