@@ -9,7 +9,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::cursor::ConversationCursor;
-use super::{page_limit, parts};
+use super::page_limit;
 use crate::accounts::canonical_accid;
 use crate::app::AppState;
 use crate::error::{ApiQuery, AppError, ErrorBody};
@@ -112,7 +112,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<InboxQuery>,
 ) -> Result<Json<Inbox>, AppError> {
-    let (provider, store) = parts(&state);
+    let (provider, store) = (&state.provider, &state.messages);
     let owner = canonical_accid(provider.as_ref(), "accid", query.accid.as_deref().unwrap_or_default())?;
     let limit = page_limit(query.limit)?;
     let cursor = query.cursor.as_deref().map(ConversationCursor::parse).transpose()?;

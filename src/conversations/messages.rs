@@ -7,7 +7,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::cursor::MessageCursor;
-use super::{page_limit, pair, parts};
+use super::{page_limit, pair};
 use crate::app::AppState;
 use crate::error::{ApiQuery, AppError, ErrorBody};
 use crate::messages::PairQuery;
@@ -100,7 +100,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ChatQuery>,
 ) -> Result<Json<Chat>, AppError> {
-    let (provider, store) = parts(&state);
+    let (provider, store) = (&state.provider, &state.messages);
     let (accid, peer) = pair(provider.as_ref(), ("accid", q.accid.as_deref()), ("peer", q.peer.as_deref()))?;
     let limit = page_limit(q.limit)?;
     let (after, ascending) = match (q.before.as_deref(), q.after.as_deref()) {

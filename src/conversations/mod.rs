@@ -14,8 +14,6 @@ mod inbox;
 mod messages;
 mod read;
 
-use std::sync::Arc;
-
 use axum::routing::{get, post};
 use axum::Router;
 use utoipa::OpenApi;
@@ -41,11 +39,6 @@ pub fn router() -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(paths(inbox::list, read::mark_read, messages::list, export::export))]
 pub struct ApiDoc;
-
-/// What the conversation routes need from the application state.
-fn parts(state: &AppState) -> (Arc<dyn imbridge_provider::ImProvider>, Arc<dyn crate::messages::MessageStore>) {
-    (state.provider.clone(), state.messages.clone())
-}
 
 /// `limit`: default [`PAGE_DEFAULT`], 1 to [`PAGE_MAX`].
 fn page_limit(limit: Option<usize>) -> Result<usize, crate::error::AppError> {

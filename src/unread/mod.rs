@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::accid_list::{AccidList, Field};
+use crate::accounts::canonical_accid;
 use crate::error::{ApiJson, ApiQuery, AppError, ErrorBody};
 use crate::messages::MessageStore;
 
@@ -110,7 +111,7 @@ async fn by_query(
     ApiQuery(query): ApiQuery<UnreadQuery>,
 ) -> Result<Json<UnreadReply>, AppError> {
     let peers: Vec<String> = match query.peers.as_deref() {
-        None | Some("") => return Err(bad("peers", "list at least one peer (comma-separated)")),
+        None | Some("") => return Err(AppError::invalid("peers", "list at least one peer (comma-separated)")),
         Some(list) => list.split(',').map(|p| p.trim().to_owned()).collect(),
     };
     answer(&state, query.accid, peers, Vec::new()).await.map(Json)
@@ -139,13 +140,9 @@ async fn by_body(
     ApiJson(body): ApiJson<UnreadBody>,
 ) -> Result<Json<UnreadReply>, AppError> {
     if body.peers.is_empty() && body.orders.is_empty() {
-        return Err(bad("peers", "give `peers` or `orders` (at least one entry)"));
+        return Err(AppError::invalid("peers", "give `peers` or `orders` (at least one entry)"));
     }
     answer(&state, body.accid, body.peers, body.orders).await.map(Json)
-}
-
-fn bad(field: &str, message: impl Into<String>) -> AppError {
-    AppError::invalid(field, message)
 }
 
 async fn answer(
@@ -157,23 +154,23 @@ async fn answer(
     // Bounds first, before any per-entry work: a body within the size limit can carry tens of
     // thousands of entries.
     if peers.len() > MAX_PEERS {
-        return Err(bad("peers", format!("at most {MAX_PEERS} entries per request")));
+        return Err(AppError::invalid("peers", format!("at most {MAX_PEERS} entries per request")));
     }
     if orders.len() > MAX_PEERS {
-        return Err(bad("orders", format!("at most {MAX_PEERS} entries per request")));
+        return Err(AppError::invalid("orders", format!("at most {MAX_PEERS} entries per request")));
     }
     let accid = match accid.as_deref() {
-        None | Some("") => return Err(bad("accid", "required")),
-        Some(a) => state.provider.normalize_account(a).map_err(|e| bad("accid", e.reason))?,
+        None | Some("") => return Err(AppError::invalid("accid", "required")),
+        Some(a) => canonical_accid(state.provider.as_ref(), "accid", a)?,
     };
     let mut order_ids: HashMap<&str, usize> = HashMap::with_capacity(orders.len());
     for (i, order) in orders.iter().enumerate() {
         if order.order_id.is_empty() {
-            return Err(bad(&format!("orders[{i}].order_id"), "required"));
+            return Err(AppError::invalid(format!("orders[{i}].order_id"), "required"));
         }
         if let Some(first) = order_ids.insert(&order.order_id, i) {
-            return Err(bad(
-                &format!("orders[{i}].order_id"),
+            return Err(AppError::invalid(
+                format!("orders[{i}].order_id"),
                 format!("duplicate order id `{}` (also orders[{first}])", order.order_id),
             ));
         }
