@@ -122,18 +122,30 @@ struct IndexSetup {
 struct IndexesPending;
 
 impl MongoMessageStore {
-    /// Conversation summaries matching `filter`, newest first (ties by peer), at most `limit`.
-    async fn summaries(&self, filter: Document, limit: usize) -> Result<Vec<ConversationSummary>, StoreError> {
-        let docs: Vec<Document> = self
-            .collection(CONVERSATIONS)
+    /// The documents of `collection` matching `filter`, without MongoDB's `_id`, in `sort` order
+    /// (none when empty), at most `limit` of them (all when `None`).
+    async fn find_all(
+        &self,
+        collection: &'static str,
+        filter: Document,
+        sort: Document,
+        limit: Option<usize>,
+    ) -> Result<Vec<Document>, StoreError> {
+        self.collection(collection)
             .find(filter)
-            .sort(doc! { "lastAt": -1, "peer": 1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .projection(doc! { "_id": 0 })
+            .sort(sort)
+            .limit(limit.map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX)))
             .await
             .map_err(mongo_error)?
             .try_collect()
             .await
-            .map_err(mongo_error)?;
+            .map_err(mongo_error)
+    }
+
+    /// Conversation summaries matching `filter`, newest first (ties by peer), at most `limit`.
+    async fn summaries(&self, filter: Document, limit: usize) -> Result<Vec<ConversationSummary>, StoreError> {
+        let docs = self.find_all(CONVERSATIONS, filter, doc! { "lastAt": -1, "peer": 1 }, Some(limit)).await?;
         Ok(docs
             .into_iter()
             .map(|d| ConversationSummary {
@@ -151,17 +163,7 @@ impl MongoMessageStore {
         sort: Option<Document>,
         limit: Option<usize>,
     ) -> Result<Vec<Value>, StoreError> {
-        let docs: Vec<Document> = self
-            .collection(MESSAGES)
-            .find(filter)
-            .projection(doc! { "_id": 0 })
-            .sort(sort.unwrap_or_default())
-            .limit(limit.map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX)))
-            .await
-            .map_err(mongo_error)?
-            .try_collect()
-            .await
-            .map_err(mongo_error)?;
+        let docs = self.find_all(MESSAGES, filter, sort.unwrap_or_default(), limit).await?;
         Ok(docs.into_iter().map(|d| Value::Object(document_to_object(d))).collect())
     }
 
@@ -421,16 +423,8 @@ impl MessageStore for MongoMessageStore {
             return Ok(Vec::new());
         }
         let wanted: Vec<String> = accids.iter().map(|a| lower(a)).collect();
-        let docs: Vec<Document> = self
-            .collection(PRESENCE)
-            .find(doc! { "accid": { "$in": &wanted } })
-            .projection(doc! { "_id": 0 })
-            .sort(doc! { "accid": 1, F_PRESENCE_CLIENT: 1 })
-            .await
-            .map_err(mongo_error)?
-            .try_collect()
-            .await
-            .map_err(mongo_error)?;
+        let filter = doc! { "accid": { "$in": &wanted } };
+        let docs = self.find_all(PRESENCE, filter, doc! { "accid": 1, F_PRESENCE_CLIENT: 1 }, None).await?;
         Ok(docs
             .into_iter()
             .map(|doc| PresenceRecord {
@@ -556,14 +550,7 @@ impl MessageStore for MongoMessageStore {
         }
         let peer = lower(peer);
         let ids: Vec<String> = readers.iter().map(|r| watermark_id(&lower(r), &peer)).collect();
-        let docs: Vec<Document> = self
-            .collection(WATERMARKS)
-            .find(doc! { "_id": { "$in": ids } })
-            .await
-            .map_err(mongo_error)?
-            .try_collect()
-            .await
-            .map_err(mongo_error)?;
+        let docs = self.find_all(WATERMARKS, doc! { "_id": { "$in": ids } }, Document::new(), None).await?;
         Ok(docs
             .into_iter()
             .filter_map(|d| Some((d.get_str("reader").ok()?.to_owned(), integer(d.get("readUpToMs"))?)))
@@ -575,16 +562,8 @@ impl MessageStore for MongoMessageStore {
     }
 
     async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
-        let docs: Vec<Document> = self
-            .collection(DEAD_LETTERS)
-            .find(doc! {})
-            .sort(doc! { "receivedAt": -1, "_id": 1 })
-            .limit(i64::from(limit))
-            .await
-            .map_err(mongo_error)?
-            .try_collect()
-            .await
-            .map_err(mongo_error)?;
+        let sort = doc! { "receivedAt": -1, "_id": 1 };
+        let docs = self.find_all(DEAD_LETTERS, doc! {}, sort, Some(limit as usize)).await?;
         Ok(docs
             .into_iter()
             .map(|doc| DeadLetter {
