@@ -5,7 +5,6 @@ use std::time::SystemTime;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::Json;
 use imbridge_provider::{Event, ReadReport, Target};
 use serde::{Deserialize, Serialize};
@@ -13,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::pair;
 use crate::app::AppState;
-use crate::error::{decode, is_json, ApiPath, AppError, ErrorBody};
+use crate::error::{ApiPath, AppError, ErrorBody, OptionalApiJson};
 use crate::messages::{Applied, PairQuery, RawCallback};
 use crate::notifications::{Message, NewNotification};
 
@@ -72,18 +71,9 @@ pub struct MarkedRead {
 pub(super) async fn mark_read(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<ConversationPath>,
-    headers: HeaderMap,
-    body: Bytes,
+    OptionalApiJson(body): OptionalApiJson<MarkRead>,
 ) -> Result<Json<MarkedRead>, AppError> {
-    // The body is optional; when there is one, it is JSON like every other body.
-    let request: MarkRead = if body.is_empty() {
-        MarkRead::default()
-    } else {
-        if !is_json(&headers) {
-            return Err(AppError::UnsupportedMediaType);
-        }
-        decode(&body)?
-    };
+    let request = body.unwrap_or_default();
     let (reader, peer) = pair(state.provider.as_ref(), ("accid", Some(&path.accid)), ("peer", Some(&path.peer)))?;
     if request.up_to.is_some_and(|at| at < 0) {
         return Err(AppError::invalid("up_to", "must be a time in ms since the epoch"));

@@ -27,19 +27,46 @@ where
         if !is_json(req.headers()) {
             return Err(AppError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge { limit: None }
-            } else {
-                AppError::BadRequest { code: "invalid_request", message: rejection.body_text(), field: None }
-            }
-        })?;
-        decode(&bytes).map(ApiJson)
+        decode(&body_bytes(req, state).await?).map(ApiJson)
     }
 }
 
+/// A JSON body that may be left out: no body at all is `None`; any body is read as [`ApiJson`]
+/// reads it (415 without a JSON Content-Type, 413 over the limit, 400/422 as for every body).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OptionalApiJson<T>(pub Option<T>);
+
+impl<T, S> FromRequest<S> for OptionalApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json(req.headers());
+        let bytes = body_bytes(req, state).await?;
+        match (bytes.is_empty(), json) {
+            (true, _) => Ok(OptionalApiJson(None)),
+            (false, false) => Err(AppError::UnsupportedMediaType),
+            (false, true) => decode(&bytes).map(|value| OptionalApiJson(Some(value))),
+        }
+    }
+}
+
+/// The whole body, within the route's limit (413 beyond it, as a JSON error).
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge { limit: None }
+        } else {
+            AppError::BadRequest { code: "invalid_request", message: rejection.body_text(), field: None }
+        }
+    })
+}
+
 /// Whether the request says its body is JSON (`application/json` or `application/*+json`).
-pub fn is_json(headers: &HeaderMap) -> bool {
+fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };

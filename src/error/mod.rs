@@ -12,7 +12,7 @@ use axum::Json;
 use imbridge_provider::{InvalidField, ProviderError};
 use serde::Serialize;
 
-pub use extract::{decode, is_json, ApiJson, ApiPath, ApiQuery};
+pub use extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

@@ -253,4 +253,13 @@ async fn bad_conversation_requests_name_the_field() {
         app.client.post(format!("{}/v1/conversations/b/s/read", app.address)).bearer_auth(crate::helpers::API_KEY);
     let response = raw.body(r#"{"up_to":1}"#).send().await.unwrap();
     expect_error(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", None).await;
+    // A body, when there is one, is read like every other JSON body.
+    let raw =
+        app.client.post(format!("{}/v1/conversations/b/s/read", app.address)).bearer_auth(crate::helpers::API_KEY);
+    let response = raw.header("Content-Type", "application/json").body("{\"up_to\":").send().await.unwrap();
+    expect_error(response, StatusCode::BAD_REQUEST, "invalid_json", None).await;
+    let response = app.post("/v1/conversations/b/s/read", &json!({"up_to": 1, "colour": "red"})).await;
+    expect_error(response, StatusCode::BAD_REQUEST, "unknown_field", Some("colour")).await;
+    let response = app.post("/v1/conversations/b/s/read", &json!({"up_to": "soon"})).await;
+    expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("up_to")).await;
 }
