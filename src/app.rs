@@ -43,6 +43,8 @@ pub struct AppState {
     /// Messages, read watermarks, presence and raw callbacks (MongoDB or the embedded store).
     pub messages: Arc<dyn MessageStore>,
     pub ingest: Arc<Ingest>,
+    /// Shops, agents and assignments (the SQL database).
+    pub routing: crate::routing::RoutingStore,
     /// Cancelled when the service shuts down; background work stops on it.
     pub shutdown: CancellationToken,
 }
@@ -113,6 +115,7 @@ impl Application {
             ingest,
             accounts: AccountService::new(AccountStore::new(sql.clone()), provider.clone()),
             outbox: crate::notifications::Outbox::new(sql.clone(), provider.clone(), config.outbox.clone()),
+            routing: crate::routing::RoutingStore::new(sql.clone()),
             config: Arc::new(config),
             sql,
             provider,
@@ -120,6 +123,7 @@ impl Application {
         };
         state.outbox.start_worker(&state.shutdown);
         let backfill = crate::backfill::start_worker(&state);
+        crate::routing::start_sweeper(&state);
         crate::messages::spawn_raw_purge(state.messages.clone(), RAW_PURGE_EVERY, state.shutdown.clone());
         let router = router(state.clone());
         tracing::info!(%addr, provider = state.provider.name(), "imbridge ready");
@@ -234,6 +238,7 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .merge(crate::accounts::router())
         .merge(crate::chats::router())
+        .merge(crate::routing::router())
         .merge(crate::conversations::router())
         .merge(crate::notifications::router())
         .merge(crate::unread::router(UnreadState { provider: state.provider.clone(), store: state.messages.clone() }))

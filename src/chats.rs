@@ -12,11 +12,11 @@
 use axum::extract::State;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
-use imbridge_provider::{FriendMode, Profile};
+use imbridge_provider::FriendMode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::accounts::{canonical_accid, check_profile, new_request_id, AccountToken};
+use crate::accounts::{canonical_accid, new_request_id, validate_party, AccountToken, Party, Role};
 use crate::app::AppState;
 use crate::error::{ApiJson, ApiPath, AppError, ErrorBody};
 
@@ -28,17 +28,6 @@ pub fn router() -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(paths(open_chat, unfriend))]
 pub struct ApiDoc;
-
-/// One side of a chat.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Party {
-    /// The shop's username; lowercased into the accid.
-    pub account: String,
-    /// Used when the account is registered by this call.
-    pub name: Option<String>,
-    pub icon: Option<String>,
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -83,15 +72,6 @@ pub struct FriendshipPath {
     pub faccid: String,
 }
 
-/// A party's canonical accid and profile, validated, with errors named under `side`.
-fn validated(state: &AppState, side: &str, party: Party) -> Result<(String, Profile), AppError> {
-    let provider = state.provider.as_ref();
-    let accid = canonical_accid(provider, &format!("{side}.account"), &party.account)?;
-    let profile = Profile { name: party.name, icon: party.icon, ..Profile::default() };
-    check_profile(provider, side, &profile)?;
-    Ok((accid, profile))
-}
-
 /// Open a buyer–seller chat: the core use case.
 ///
 /// Ensures both accounts are registered (create-or-get) and makes them friends at the provider,
@@ -106,6 +86,7 @@ fn validated(state: &AppState, side: &str, party: Party) -> Result<(String, Prof
     responses(
         (status = 200, description = "Both accounts exist and are friends; the buyer's token", body = ChatOpened),
         (status = 400, description = "Not JSON, or an unknown field (`invalid_json`, `unknown_field`)", body = ErrorBody),
+        (status = 403, description = "`chat_policy` does not allow a chat between the two accounts' roles (`policy_denied`, naming both); nothing was called or stored", body = ErrorBody),
         (status = 409, description = "An account's token kept changing concurrently; retry (`conflict`)", body = ErrorBody),
         (status = 422, description = "A missing or refused value, e.g. `buyer.account`, or the same account on both sides (`invalid_field`)", body = ErrorBody),
         (status = 502, description = "The provider refused, with its code and desc (`provider_rejected`)", body = ErrorBody),
@@ -117,15 +98,23 @@ async fn open_chat(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<OpenChat>,
 ) -> Result<Json<ChatOpened>, AppError> {
-    let (buyer, buyer_profile) = validated(&state, "buyer", body.buyer)?;
-    let (seller, seller_profile) = validated(&state, "seller", body.seller)?;
+    let provider = state.provider.as_ref();
+    let (buyer, buyer_profile) = validate_party(provider, "buyer", body.buyer)?;
+    let (seller, seller_profile) = validate_party(provider, "seller", body.seller)?;
     if buyer == seller {
         return Err(AppError::invalid("seller.account", "must differ from buyer.account"));
     }
-    let (buyer_account, _) = tokio::try_join!(
-        state.accounts.ensure(&buyer, &buyer_profile),
-        state.accounts.ensure(&seller, &seller_profile),
-    )?;
+    // The policy is checked on the roles the accounts have (or will take in these slots) before
+    // any provider call, and again after the roles are claimed in case one was set meanwhile.
+    let policy = &state.config.chat_policy;
+    let accounts = &state.accounts;
+    let roles =
+        tokio::try_join!(accounts.role_in_slot(&buyer, Role::Buyer), accounts.role_in_slot(&seller, Role::Seller))?;
+    policy.check(roles.0, roles.1)?;
+    let (buyer_account, _) =
+        tokio::try_join!(accounts.ensure(&buyer, &buyer_profile), accounts.ensure(&seller, &seller_profile))?;
+    let roles = tokio::try_join!(accounts.claim_role(&buyer, Role::Buyer), accounts.claim_role(&seller, Role::Seller))?;
+    policy.check(roles.0, roles.1)?;
     let provider = &state.provider;
     let friends = provider.supports_friendship();
     if friends {

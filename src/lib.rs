@@ -24,4 +24,5 @@ pub mod notifications;
 pub mod openapi;
 pub mod presence;
 pub mod providers;
+pub mod routing;
 pub mod unread;

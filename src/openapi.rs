@@ -37,6 +37,7 @@ Errors are `{\"code\", \"message\"}` plus `field` (the offending input) and, whe
     tags(
         (name = "accounts", description = "IM accounts of buyers and sellers and the tokens their chat clients log in with"),
         (name = "chats", description = "Buyer–seller chats and the friendships behind them"),
+        (name = "routing", description = "Shops with customer-service agents: availability, capacity, sticky routing, transfers"),
         (name = "notifications", description = "Custom system notifications with durable, at-least-once delivery"),
         (name = "unread", description = "Unread chat message counts for order pages"),
         (name = "presence", description = "Who is online, from the provider's login/logout callbacks"),
@@ -57,6 +58,7 @@ pub fn document(callback_path: &str) -> Document {
     let mut doc = ApiDoc::openapi()
         .merge_from(crate::accounts::ApiDoc::openapi())
         .merge_from(crate::chats::ApiDoc::openapi())
+        .merge_from(crate::routing::ApiDoc::openapi())
         .merge_from(crate::notifications::ApiDoc::openapi())
         .merge_from(crate::unread::ApiDoc::openapi())
         .merge_from(crate::presence::ApiDoc::openapi())

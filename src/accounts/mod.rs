@@ -13,6 +13,7 @@
 
 #[cfg(test)]
 mod convergence_tests;
+mod role;
 mod service;
 mod single_flight;
 pub mod store;
@@ -24,6 +25,7 @@ use imbridge_provider::{ImProvider, Profile};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+pub use role::{ChatPolicy, Role, DEFAULT_CHAT_POLICY};
 pub use service::{new_request_id, AccountService, Ensured};
 pub use store::{AccountRow, AccountStore};
 
@@ -53,10 +55,13 @@ pub struct CreateAccount {
     pub name: Option<String>,
     /// Avatar URL, used when the account is registered by this call.
     pub icon: Option<String>,
+    /// `buyer`, `seller` or `agent`. Fixed once set; without it the account takes the role of the
+    /// slot it is first used in (buyer or seller of `POST /v1/chats`, a shop's owner or agent).
+    pub role: Option<Role>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"accid": "buyer_01", "token": "6f1e0c1d6c0a4b8e9d2f3a4b5c6d7e8f", "created": true}))]
+#[schema(example = json!({"accid": "buyer_01", "token": "6f1e0c1d6c0a4b8e9d2f3a4b5c6d7e8f", "created": true, "role": "buyer"}))]
 pub struct AccountCredentials {
     /// The canonical account id (the chat client logs in with it).
     pub accid: String,
@@ -64,6 +69,8 @@ pub struct AccountCredentials {
     pub token: String,
     /// This call registered the account (it did not exist for the bridge before).
     pub created: bool,
+    /// The account's role, `null` until it has one.
+    pub role: Option<Role>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -102,13 +109,15 @@ pub struct UpdateAccount {
 
 /// What `GET /v1/accounts/{accid}` shows.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"accid": "buyer_01", "name": "Alice", "icon": null, "blocked": false,
+#[schema(example = json!({"accid": "buyer_01", "name": "Alice", "icon": null, "blocked": false, "role": "buyer",
     "created_at": "2025-01-02T03:04:05.678Z", "updated_at": "2025-01-02T03:04:05.678Z"}))]
 pub struct AccountView {
     pub accid: String,
     pub name: Option<String>,
     pub icon: Option<String>,
     pub blocked: bool,
+    /// `buyer`, `seller` or `agent`; `null` until the account has one.
+    pub role: Option<Role>,
     /// RFC 3339, when the provider first accepted the account.
     pub created_at: String,
     pub updated_at: String,
@@ -119,6 +128,7 @@ impl From<AccountRow> for AccountView {
         Self {
             created_at: rfc3339(row.registered_at_ms.unwrap_or(row.created_at_ms)),
             updated_at: rfc3339(row.updated_at_ms),
+            role: row.role(),
             accid: row.accid,
             name: row.name,
             icon: row.icon,
@@ -129,6 +139,25 @@ impl From<AccountRow> for AccountView {
 
 fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// One side of a chat.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Party {
+    /// The shop's username; lowercased into the accid.
+    pub account: String,
+    /// Used when the account is registered by this call.
+    pub name: Option<String>,
+    pub icon: Option<String>,
+}
+
+/// A party's canonical accid and profile, validated, with errors named under `side`.
+pub fn validate_party(provider: &dyn ImProvider, side: &str, party: Party) -> Result<(String, Profile), AppError> {
+    let accid = canonical_accid(provider, &format!("{side}.account"), &party.account)?;
+    let profile = Profile { name: party.name, icon: party.icon, ..Profile::default() };
+    check_profile(provider, side, &profile)?;
+    Ok((accid, profile))
 }
 
 /// The provider's canonical accid for `raw`, or a 422 naming `field`.
@@ -161,7 +190,7 @@ pub fn check_profile(provider: &dyn ImProvider, prefix: &str, profile: &Profile)
     responses(
         (status = 200, description = "The account and its token", body = AccountCredentials),
         (status = 400, description = "Not JSON, or an unknown field (`invalid_json`, `unknown_field`)", body = ErrorBody),
-        (status = 409, description = "The account's token kept changing concurrently; retry (`conflict`)", body = ErrorBody),
+        (status = 409, description = "The account's token kept changing concurrently; retry (`conflict`); or it already has another role (`role_conflict`), checked before the provider is called", body = ErrorBody),
         (status = 422, description = "A missing or refused value, e.g. an invalid account (`invalid_field`, `field` names it)", body = ErrorBody),
         (status = 502, description = "The provider refused, with its code and desc (`provider_rejected`)", body = ErrorBody),
         (status = 503, description = "The provider or the database is unreachable (`provider_unavailable`, `unavailable`); `Retry-After` when the provider rate-limits us",
@@ -176,8 +205,24 @@ async fn create_or_get(
     let accid = canonical_accid(provider, "account", &body.account)?;
     let profile = Profile { name: body.name, icon: body.icon, ..Profile::default() };
     check_profile(provider, "", &profile)?;
+    if let Some(wanted) = body.role {
+        let role = state.accounts.role_in_slot(&accid, wanted).await?;
+        role_is(&accid, role, wanted)?;
+    }
     let Ensured { account, created } = state.accounts.ensure(&accid, &profile).await?;
-    Ok(Json(AccountCredentials { accid: account.accid, token: account.token, created }))
+    let role = match body.role {
+        Some(wanted) => Some(role_is(&accid, state.accounts.claim_role(&accid, wanted).await?, wanted)?),
+        None => account.role(),
+    };
+    Ok(Json(AccountCredentials { accid: account.accid, token: account.token, created, role }))
+}
+
+/// `Ok(role)` when it is the one asked for, else 409 `role_conflict` (a role never changes).
+fn role_is(accid: &str, role: Role, wanted: Role) -> Result<Role, AppError> {
+    if role == wanted {
+        return Ok(role);
+    }
+    Err(AppError::RoleConflict(format!("account `{accid}` is a {role}; an account's role never changes")))
 }
 
 /// An account's profile.

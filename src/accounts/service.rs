@@ -36,6 +36,7 @@ use imbridge_provider::{Credential, EnsureOutcome, ImProvider, Profile};
 
 use super::single_flight::KeyedLocks;
 use super::store::{AccountRow, AccountStore, Marked};
+use super::Role;
 use crate::error::AppError;
 
 /// Pushes per request before giving up on an account whose token keeps changing underneath us.
@@ -118,6 +119,18 @@ impl AccountService {
         self.provider.set_blocked(accid, blocked, &new_request_id()).await?;
         self.store.set_blocked(accid, blocked).await?;
         self.registered(accid).await
+    }
+
+    /// The role `accid` has, or `slot` when it has none yet (or does not exist): the role it will
+    /// get from [`AccountService::claim_role`] in that slot. Nothing is written.
+    pub async fn role_in_slot(&self, accid: &str, slot: Role) -> Result<Role, AppError> {
+        Ok(self.store.get(accid).await?.and_then(|row| row.role()).unwrap_or(slot))
+    }
+
+    /// Give the (existing) account `role` unless it has one; returns the role it has now.
+    pub async fn claim_role(&self, accid: &str, role: Role) -> Result<Role, AppError> {
+        let now = self.store.claim_role(accid, role).await?;
+        Ok(now.as_deref().and_then(Role::parse).unwrap_or(role))
     }
 
     /// The registered account, or 404.

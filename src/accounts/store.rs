@@ -4,6 +4,7 @@
 
 use sqlx::FromRow;
 
+use super::Role;
 use crate::db::{now_ms, Sql};
 use crate::with_pool;
 
@@ -21,6 +22,8 @@ pub struct AccountRow {
     pub blocked: bool,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// `buyer`, `seller` or `agent` once set (see [`crate::accounts::Role`]).
+    pub role: Option<String>,
 }
 
 impl AccountRow {
@@ -31,6 +34,11 @@ impl AccountRow {
     /// Registered and the provider accepts the stored token: safe to hand out as is.
     pub fn is_ready(&self) -> bool {
         self.is_registered() && self.token_synced
+    }
+
+    /// The account's chat role, once it has one.
+    pub fn role(&self) -> Option<Role> {
+        self.role.as_deref().and_then(Role::parse)
     }
 }
 
@@ -43,6 +51,7 @@ impl std::fmt::Debug for AccountRow {
             .field("token_synced", &self.token_synced)
             .field("registered_at_ms", &self.registered_at_ms)
             .field("blocked", &self.blocked)
+            .field("role", &self.role)
             .finish_non_exhaustive()
     }
 }
@@ -58,7 +67,8 @@ pub enum Marked {
     TokenChanged,
 }
 
-const COLUMNS: &str = "accid, name, icon, token, token_synced, registered_at_ms, blocked, created_at_ms, updated_at_ms";
+const COLUMNS: &str =
+    "accid, name, icon, token, token_synced, registered_at_ms, blocked, created_at_ms, updated_at_ms, role";
 
 #[derive(Clone, Debug)]
 pub struct AccountStore {
@@ -160,5 +170,17 @@ impl AccountStore {
         with_pool!(&self.sql, pool => sqlx::query("UPDATE accounts SET blocked = ?, updated_at_ms = ? WHERE accid = ?")
             .bind(blocked).bind(now_ms()).bind(accid)
             .execute(pool).await.map(|_| ()))
+    }
+
+    /// Give `accid` the role `role` unless it has one already (a role never changes). Returns the
+    /// role the account has afterwards, `None` when there is no such row.
+    pub async fn claim_role(&self, accid: &str, role: Role) -> Result<Option<String>, sqlx::Error> {
+        with_pool!(&self.sql, pool => sqlx::query("UPDATE accounts SET role = ? WHERE accid = ? AND role IS NULL")
+            .bind(role.as_str()).bind(accid)
+            .execute(pool).await.map(|_| ()))?;
+        let query = "SELECT role FROM accounts WHERE accid = ?";
+        let role: Option<Option<String>> =
+            with_pool!(&self.sql, pool => sqlx::query_scalar(query).bind(accid).fetch_optional(pool).await)?;
+        Ok(role.flatten())
     }
 }

@@ -56,6 +56,27 @@ pub struct Config {
     pub storage: StorageConfig,
     pub export: ExportConfig,
     pub backfill: crate::backfill::BackfillConfig,
+    /// Which role pairs may be friends.
+    pub chat_policy: crate::accounts::ChatPolicy,
+    pub routing: RoutingConfig,
+}
+
+/// Customer-service routing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    pub sweep_interval_ms: u64,
+    pub retry_after_secs: u64,
+    pub max_agents: usize,
+}
+
+impl RoutingConfig {
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_millis(self.sweep_interval_ms)
+    }
+    pub fn retry_after(&self) -> Duration {
+        Duration::from_secs(self.retry_after_secs)
+    }
 }
 
 /// `GET /v1/messages/export`.
@@ -212,6 +233,8 @@ struct RawConfig {
     storage: StorageConfig,
     export: ExportConfig,
     backfill: crate::backfill::BackfillConfig,
+    chat_policy: String,
+    routing: RoutingConfig,
 }
 
 fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -345,6 +368,12 @@ impl RawConfig {
             ConfigError::new(&key, message)
         })?;
 
+        let chat_policy =
+            crate::accounts::ChatPolicy::parse(&self.chat_policy).map_err(|m| ConfigError::new("chat_policy", m))?;
+        positive("routing.sweep_interval_ms", self.routing.sweep_interval_ms)?;
+        positive("routing.retry_after_secs", self.routing.retry_after_secs)?;
+        positive("routing.max_agents", self.routing.max_agents as u64)?;
+
         Ok(Config {
             listen,
             api_keys,
@@ -360,6 +389,8 @@ impl RawConfig {
             storage: self.storage,
             export: self.export,
             backfill: self.backfill,
+            chat_policy,
+            routing: self.routing,
         })
     }
 }
@@ -476,6 +507,8 @@ mod tests {
             (&[("IMBRIDGE_MONGODB_URI", "http://x")], "IMBRIDGE_MONGODB_URI"),
             (&[("IMBRIDGE_CALLBACKS_PATH", "/v1/callbacks")], "IMBRIDGE_CALLBACKS_PATH"),
             (&[("IMBRIDGE_STORAGE_SQL_ACQUIRE_TIMEOUT_MS", "0")], "IMBRIDGE_STORAGE_SQL_ACQUIRE_TIMEOUT_MS"),
+            (&[("IMBRIDGE_CHAT_POLICY", "buyer-admin")], "IMBRIDGE_CHAT_POLICY"),
+            (&[("IMBRIDGE_ROUTING_SWEEP_INTERVAL_MS", "0")], "IMBRIDGE_ROUTING_SWEEP_INTERVAL_MS"),
         ];
         for (vars, var) in cases {
             let err = with(vars).expect_err(var);

@@ -33,6 +33,15 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// An account already has another role; roles are fixed once set (409 `role_conflict`).
+    #[error("{0}")]
+    RoleConflict(String),
+    /// `chat_policy` forbids befriending these two roles (403 `policy_denied`).
+    #[error("{0}")]
+    PolicyDenied(String),
+    /// No agent of the shop can take the chat and its fallback is `none` (409, with `Retry-After`).
+    #[error("{message}")]
+    NoAgentAvailable { message: String, retry_after: Duration },
     /// The IM provider answered and refused (502, with its code and desc).
     #[error("the IM provider refused: {code} {desc}")]
     ProviderRejected { code: i64, desc: String },
@@ -56,7 +65,8 @@ pub enum AppError {
 pub struct ErrorBody {
     /// Stable and machine-readable: `invalid_json`, `unknown_field`, `invalid_request` (400: the
     /// request cannot be read as the route's input), `invalid_field` (422: a value is refused),
-    /// `unauthorized`, `not_found`, `method_not_allowed`, `timeout`, `conflict`, `payload_too_large`,
+    /// `unauthorized`, `policy_denied`, `not_found`, `method_not_allowed`, `timeout`, `conflict`,
+    /// `role_conflict`, `no_agent_available`, `payload_too_large`,
     /// `unsupported_media_type`, `provider_rejected`, `not_supported`, `provider_unavailable`,
     /// `unavailable`, `internal`.
     #[schema(value_type = String, example = "not_found")]
@@ -91,7 +101,10 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::RoleConflict(_) | AppError::NoAgentAvailable { .. } => {
+                StatusCode::CONFLICT
+            }
+            AppError::PolicyDenied(_) => StatusCode::FORBIDDEN,
             AppError::ProviderRejected { .. } => StatusCode::BAD_GATEWAY,
             AppError::ProviderUnavailable { .. } | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::ProviderUnsupported(_) => StatusCode::NOT_IMPLEMENTED,
@@ -109,6 +122,9 @@ impl AppError {
             AppError::Unauthorized => "unauthorized",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
+            AppError::RoleConflict(_) => "role_conflict",
+            AppError::PolicyDenied(_) => "policy_denied",
+            AppError::NoAgentAvailable { .. } => "no_agent_available",
             AppError::ProviderRejected { .. } => "provider_rejected",
             AppError::ProviderUnavailable { .. } => "provider_unavailable",
             AppError::ProviderUnsupported(_) => "not_supported",
@@ -178,7 +194,8 @@ impl IntoResponse for AppError {
         }
         let mut response = (status, Json(self.body())).into_response();
         match &self {
-            AppError::ProviderUnavailable { retry_after: Some(after), .. } => {
+            AppError::ProviderUnavailable { retry_after: Some(after), .. }
+            | AppError::NoAgentAvailable { retry_after: after, .. } => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(*after)));
             }
             AppError::Unauthorized => {
