@@ -266,6 +266,7 @@ async fn route_chat(
     }
     let allowed: Vec<String> =
         agents.iter().filter(|a| policy.allows(buyer_role, agent_role(a))).map(|a| a.accid.clone()).collect();
+    let allowed_count = allowed.len();
     let eligible = online(&state, allowed).await?;
     let now = now_ms();
     let sticky = state
@@ -287,11 +288,10 @@ async fn route_chat(
     let (assignment, created) = match state.routing.claim(&request).await? {
         Claimed::Existing(open) => (open, false),
         Claimed::Created(new) => (new, true),
-        Claimed::NoAgent if owner_fallback => {
-            return Err(policy
-                .check(buyer_role, Role::Seller)
-                .err()
-                .unwrap_or_else(|| AppError::internal("fallback refused")))
+        // Say "policy" when the policy is what leaves nobody to route to.
+        Claimed::NoAgent if owner_fallback => return Err(denied(policy.check(buyer_role, Role::Seller))),
+        Claimed::NoAgent if !agents.is_empty() && allowed_count == 0 => {
+            return Err(denied(policy.check(buyer_role, Role::Agent)))
         }
         Claimed::NoAgent => {
             return Err(AppError::NoAgentAvailable {
@@ -319,6 +319,11 @@ async fn route_chat(
             Err(err)
         }
     }
+}
+
+/// The refusal of a policy check that must have failed (the claim found the pair forbidden).
+fn denied(check: Result<(), AppError>) -> AppError {
+    check.err().unwrap_or_else(|| AppError::internal("routing found no target although the policy allows one"))
 }
 
 /// The provider side of a routed chat: the buyer's account and token, its role, the friendship.

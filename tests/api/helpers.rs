@@ -389,6 +389,10 @@ impl TestApp {
         self.authorized(self.client.post(format!("{}{path}", self.address)).json(body)).send().await.expect("request")
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.authorized(self.client.put(format!("{}{path}", self.address)).json(body)).send().await.expect("request")
+    }
+
     pub async fn patch(&self, path: &str, body: &Value) -> Response {
         self.authorized(self.client.patch(format!("{}{path}", self.address)).json(body)).send().await.expect("request")
     }

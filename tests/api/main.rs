@@ -23,6 +23,7 @@ mod load;
 mod notifications;
 mod openapi;
 mod presence;
+mod routing;
 mod sandbox;
 mod shutdown;
 mod startup;
