@@ -85,7 +85,7 @@ impl ChatPolicy {
             return Ok(());
         }
         Err(AppError::PolicyDenied(format!(
-            "chat_policy does not allow a chat between a {a} and a {b} (allowed: {})",
+            "chat_policy does not allow a chat between roles {a} and {b} (allowed: {})",
             self.describe()
         )))
     }

@@ -371,3 +371,211 @@ async fn concurrent_routing(apps: &[&TestApp], shop: &str) {
         assert_eq!(held, 3, "{accid} is exactly full, never over: {per_agent:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_are_fixed_and_roleless_sellers_keep_working() {
+    let app = spawn(Backend::Sqlite).await;
+    // A seller provisioned the way backends did before roles existed.
+    let seller = app.create_account("Shop_9", None).await;
+    assert_eq!(seller["role"], Value::Null);
+    let body = json!({"buyer": {"account": "b9"}, "seller": {"account": "shop_9"}});
+    expect_json(app.post("/v1/chats", &body).await, StatusCode::OK).await;
+    let shown = expect_json(app.get("/v1/accounts/shop_9").await, StatusCode::OK).await;
+    assert_eq!(shown["role"], "seller", "took the role of its slot");
+    assert_eq!(expect_json(app.get("/v1/accounts/b9").await, StatusCode::OK).await["role"], "buyer");
+
+    let calls = app.sim_total_calls().await;
+    let refused = app.post("/v1/accounts", &json!({"account": "shop_9", "role": "buyer"})).await;
+    let body = expect_error(refused, StatusCode::CONFLICT, "role_conflict", None).await;
+    assert!(body["message"].as_str().unwrap().contains("seller"), "{body}");
+    assert_eq!(app.sim_total_calls().await, calls, "refused before any provider call");
+    let same = app.post("/v1/accounts", &json!({"account": "shop_9", "role": "seller"})).await;
+    assert_eq!(expect_json(same, StatusCode::OK).await["role"], "seller");
+    let agent = app.post("/v1/accounts", &json!({"account": "agent_x", "role": "agent"})).await;
+    assert_eq!(expect_json(agent, StatusCode::OK).await["role"], "agent");
+    let bad = app.post("/v1/accounts", &json!({"account": "x1", "role": "admin"})).await;
+    expect_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("role")).await;
+    assert_eq!(app.sim_account("x1").await, None);
+
+    // A buyer cannot own a shop, nor serve as its agent; nothing is stored.
+    let shop = json!({"name": "S", "owner": "b9", "agents": []});
+    expect_error(app.put("/v1/shops/s9", &shop).await, StatusCode::CONFLICT, "role_conflict", None).await;
+    let shop = json!({"name": "S", "owner": "shop_9", "agents": [{"account": "b9"}]});
+    expect_error(app.put("/v1/shops/s9", &shop).await, StatusCode::CONFLICT, "role_conflict", None).await;
+    expect_error(app.get("/v1/shops/s9").await, StatusCode::NOT_FOUND, "not_found", None).await;
+    // A seller may serve as an agent (of its own shop or another).
+    let shop = json!({"name": "S", "owner": "shop_9", "agents": [{"account": "shop_9"}, {"account": "agent_x"}]});
+    let stored = expect_json(app.put("/v1/shops/s9", &shop).await, StatusCode::OK).await;
+    assert_eq!(stored["agents"].as_array().unwrap().len(), 2);
+    assert_eq!(stored["agents"][0]["capacity"], 5, "the default capacity");
+    assert_eq!(stored["routing"], json!({"sticky_hours": 72.0, "fallback": "owner", "idle_close_hours": 24.0}));
+    assert_eq!(expect_json(app.get("/v1/shops/s9").await, StatusCode::OK).await, stored);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_refuses_forbidden_pairs_before_any_provider_call() {
+    let app = spawn(Backend::Sqlite).await;
+    for buyer in ["b1", "b2"] {
+        let body = json!({"buyer": {"account": buyer}, "seller": {"account": "shop_1"}});
+        expect_json(app.post("/v1/chats", &body).await, StatusCode::OK).await;
+    }
+    for agent in ["agent_1", "agent_2"] {
+        expect_json(app.post("/v1/accounts", &json!({"account": agent, "role": "agent"})).await, StatusCode::OK).await;
+    }
+    let calls = app.sim_total_calls().await;
+    for (buyer, seller, roles) in [
+        ("b1", "b2", "buyer and buyer"),
+        ("agent_1", "agent_2", "agent and agent"),
+        ("shop_1", "shop_2", "seller and seller"),
+    ] {
+        let body = json!({"buyer": {"account": buyer}, "seller": {"account": seller}});
+        let refused =
+            expect_error(app.post("/v1/chats", &body).await, StatusCode::FORBIDDEN, "policy_denied", None).await;
+        assert!(refused["message"].as_str().unwrap().contains(roles), "{refused}");
+    }
+    // A new account takes its slot's role: a new buyer with an agent as "seller" is buyer–agent.
+    let body = json!({"buyer": {"account": "b3"}, "seller": {"account": "agent_1"}});
+    expect_json(app.post("/v1/chats", &body).await, StatusCode::OK).await;
+    assert!(app.sim_total_calls().await > calls);
+    let calls = app.sim_total_calls().await;
+    let body = json!({"buyer": {"account": "b3"}, "seller": {"account": "b1"}});
+    expect_error(app.post("/v1/chats", &body).await, StatusCode::FORBIDDEN, "policy_denied", None).await;
+    assert_eq!(app.sim_total_calls().await, calls, "no provider call for a refused pair");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_without_buyer_agent_chats_keeps_buyers_away_from_agents() {
+    let app = Spawn::new(Backend::Sqlite)
+        .configure(|c| c.chat_policy = imbridge::accounts::ChatPolicy::parse("buyer-seller,seller-agent").unwrap())
+        .start()
+        .await;
+    put_shop(&app, "p1", &[("p1_a1", 5)], json!({"fallback": "none"})).await;
+    presence(&app, "p1_a1", true).await;
+    let calls = app.sim_total_calls().await;
+    let refused = app.post("/v1/shops/p1/chats", &json!({"buyer": {"account": "b1"}})).await;
+    let body = expect_error(refused, StatusCode::FORBIDDEN, "policy_denied", None).await;
+    assert!(body["message"].as_str().unwrap().contains("buyer and agent"), "{body}");
+    assert_eq!(app.sim_total_calls().await, calls);
+    assert!(open_assignments(&app, "p1").await.is_empty());
+    // With the owner as fallback, the buyer reaches the owner instead.
+    put_shop(&app, "p1", &[("p1_a1", 5)], json!({"fallback": "owner"})).await;
+    let routed = route(&app, "p1", "b1").await;
+    assert_eq!((agent_of(&routed), routed["reason"].as_str().unwrap()), ("p1_owner", "fallback"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buyers_chat_with_each_other_when_the_policy_says_so() {
+    let app = Spawn::new(Backend::Sqlite)
+        .configure(|c| c.chat_policy = imbridge::accounts::ChatPolicy::parse("buyer-seller,buyer-buyer").unwrap())
+        .start()
+        .await;
+    for (buyer, seller) in [("b1", "shop_1"), ("b2", "shop_1")] {
+        let body = json!({"buyer": {"account": buyer}, "seller": {"account": seller}});
+        expect_json(app.post("/v1/chats", &body).await, StatusCode::OK).await;
+    }
+    let body = json!({"buyer": {"account": "b1"}, "seller": {"account": "b2"}});
+    expect_json(app.post("/v1/chats", &body).await, StatusCode::OK).await;
+    assert!(app.sim_friends("b1").await.contains(&"b2".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_routing_input_gets_one_clear_error_and_changes_nothing() {
+    let app = spawn(Backend::Sqlite).await;
+    let good = json!({"name": "Shop", "owner": "o1", "agents": [{"account": "a1", "capacity": 2}]});
+    let with = |patch: Value| {
+        let mut body = good.clone();
+        for (key, value) in patch.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        body
+    };
+    let cases: Vec<(&str, Value, StatusCode, &str, Option<&str>)> = vec![
+        ("/v1/shops/bad%20id", good.clone(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("shop_id")),
+        (
+            "/v1/shops/x",
+            with(json!({"agents": [{"account": "a1", "capacity": 0}]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("agents[0].capacity"),
+        ),
+        (
+            "/v1/shops/x",
+            with(json!({"agents": [{"account": "a1"}, {"account": "A1"}]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("agents[1].account"),
+        ),
+        (
+            "/v1/shops/x",
+            with(json!({"agents": [{"account": "a 1"}]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("agents[0].account"),
+        ),
+        ("/v1/shops/x", with(json!({"owner": ""})), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("owner")),
+        ("/v1/shops/x", with(json!({"name": " "})), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("name")),
+        (
+            "/v1/shops/x",
+            with(json!({"routing": {"fallback": "maybe"}})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("routing.fallback"),
+        ),
+        (
+            "/v1/shops/x",
+            with(json!({"routing": {"sticky_hours": -1}})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("routing.sticky_hours"),
+        ),
+        (
+            "/v1/shops/x",
+            with(json!({"routing": {"idle_close_hours": 0}})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("routing.idle_close_hours"),
+        ),
+        ("/v1/shops/x", with(json!({"colour": "red"})), StatusCode::BAD_REQUEST, "unknown_field", None),
+        (
+            "/v1/shops/x",
+            with(json!({"agents": [{"account": "a1", "capacity": "two"}]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("agents[0].capacity"),
+        ),
+    ];
+    for (path, body, status, code, field) in cases {
+        expect_error(app.put(path, &body).await, status, code, field).await;
+    }
+    expect_error(app.get("/v1/shops/x").await, StatusCode::NOT_FOUND, "not_found", None).await;
+    assert_eq!(app.sim_account("o1").await, None, "no account was created by a refused definition");
+
+    expect_error(
+        app.post("/v1/shops/x/chats", &json!({"buyer": {"account": "b1"}})).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    )
+    .await;
+    expect_json(app.put("/v1/shops/x", &good).await, StatusCode::OK).await;
+    let as_owner = app.post("/v1/shops/x/chats", &json!({"buyer": {"account": "O1"}})).await;
+    expect_error(as_owner, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("buyer.account")).await;
+    let no_buyer = app.post("/v1/shops/x/chats", &json!({})).await;
+    expect_error(no_buyer, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("buyer")).await;
+    let busy = app.put("/v1/shops/x/agents/a1/availability", &json!({"status": "busy"})).await;
+    expect_error(busy, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("status")).await;
+    let stranger = app.put("/v1/shops/x/agents/zz/availability", &json!({"status": "away"})).await;
+    expect_error(stranger, StatusCode::NOT_FOUND, "not_found", None).await;
+    for (query, status, code, field) in [
+        ("status=maybe", StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("status")),
+        ("limit=0", StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("limit")),
+        ("limit=x", StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("limit")),
+        ("cursor=junk", StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("cursor")),
+        ("agent=a%201", StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("agent")),
+        ("page=2", StatusCode::BAD_REQUEST, "unknown_field", None),
+    ] {
+        expect_error(app.get(&format!("/v1/shops/x/assignments?{query}")).await, status, code, field).await;
+    }
+    let agents = agents(&app, "x").await;
+    assert_eq!(agents["a1"]["availability"], "available", "unchanged by the refused request");
+}
