@@ -1,5 +1,6 @@
 //! Closed-loop load: C connections, each sending its next request as soon as the previous answer
-//! arrived, until every body was sent once. Every request's latency is kept.
+//! arrived, until every body was sent once. Every acked request's latency is kept (and, for JSON
+//! requests, every answer).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -37,63 +38,131 @@ impl LoadResult {
     }
 }
 
+/// One answer of [`post_json`]; status 0 is a connection error (empty body).
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// What the workers send: signed callbacks to one path, or JSON bodies each to its own path.
+enum Payload {
+    Callbacks { path: String, bodies: Arc<Vec<Vec<u8>>> },
+    Json(Arc<Vec<(String, Vec<u8>)>>),
+}
+
+impl Payload {
+    fn len(&self) -> usize {
+        match self {
+            Payload::Callbacks { bodies, .. } => bodies.len(),
+            Payload::Json(requests) => requests.len(),
+        }
+    }
+}
+
 /// POST each body once to `path` as a signed NetEase callback, over `concurrency` connections.
 pub async fn post_callbacks(addr: SocketAddr, path: &str, bodies: Arc<Vec<Vec<u8>>>, concurrency: usize) -> LoadResult {
+    let payload = Payload::Callbacks { path: path.to_owned(), bodies };
+    run(addr, Arc::new(payload), concurrency, false).await.0
+}
+
+/// POST each `(path, JSON body)` once, over `concurrency` connections. Every answer is kept, in the
+/// order of `requests`, for the caller to check.
+pub async fn post_json(
+    addr: SocketAddr,
+    requests: Arc<Vec<(String, Vec<u8>)>>,
+    concurrency: usize,
+) -> (LoadResult, Vec<Answer>) {
+    run(addr, Arc::new(Payload::Json(requests)), concurrency, true).await
+}
+
+async fn run(addr: SocketAddr, payload: Arc<Payload>, concurrency: usize, keep: bool) -> (LoadResult, Vec<Answer>) {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency.max(1))
         .map(|_| {
-            let (bodies, next, path) = (bodies.clone(), next.clone(), path.to_owned());
-            tokio::spawn(async move { worker(addr, &path, &bodies, &next).await })
+            let (payload, next) = (payload.clone(), next.clone());
+            tokio::spawn(async move { worker(addr, &payload, &next, keep).await })
         })
         .collect();
     let mut result = LoadResult { acked: 0, failed: BTreeMap::new(), elapsed: Duration::ZERO, latencies: Vec::new() };
+    let mut answers: Vec<Option<Answer>> = Vec::new();
+    if keep {
+        answers.resize_with(payload.len(), || None);
+    }
     for worker in workers {
-        let part = worker.await.expect("load worker panicked");
+        let (part, kept) = worker.await.expect("load worker panicked");
         result.acked += part.acked;
         result.latencies.extend(part.latencies);
         for (status, n) in part.failed {
             *result.failed.entry(status).or_default() += n;
         }
+        for (i, answer) in kept {
+            answers[i] = Some(answer);
+        }
     }
     result.elapsed = started.elapsed();
-    result
+    let answers = answers.into_iter().map(|a| a.unwrap_or(Answer { status: 0, body: Vec::new() })).collect();
+    (result, answers)
 }
 
-async fn worker(addr: SocketAddr, path: &str, bodies: &[Vec<u8>], next: &AtomicUsize) -> LoadResult {
+async fn worker(
+    addr: SocketAddr,
+    payload: &Payload,
+    next: &AtomicUsize,
+    keep: bool,
+) -> (LoadResult, Vec<(usize, Answer)>) {
     let mut part = LoadResult { acked: 0, failed: BTreeMap::new(), elapsed: Duration::ZERO, latencies: Vec::new() };
+    let mut kept = Vec::new();
     let mut conn: Option<Connection> = None;
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(body) = bodies.get(i) else { break };
+        if i >= payload.len() {
+            break;
+        }
         let started = Instant::now();
         let answer = async {
             if conn.is_none() {
                 conn = Some(Connection::open(addr).await?);
             }
-            let signed = corpus::sign(body);
-            let headers = [
-                ("Content-Type", "application/json;charset=utf-8"),
-                ("AppKey", corpus::APP_KEY),
-                ("CurTime", signed.cur_time.as_str()),
-                ("MD5", signed.md5.as_str()),
-                ("CheckSum", signed.checksum.as_str()),
-            ];
-            conn.as_mut().expect("connected above").send("POST", path, &headers, body).await
+            let conn = conn.as_mut().expect("connected above");
+            match payload {
+                Payload::Callbacks { path, bodies } => {
+                    let body = &bodies[i];
+                    let signed = corpus::sign(body);
+                    let headers = [
+                        ("Content-Type", "application/json;charset=utf-8"),
+                        ("AppKey", corpus::APP_KEY),
+                        ("CurTime", signed.cur_time.as_str()),
+                        ("MD5", signed.md5.as_str()),
+                        ("CheckSum", signed.checksum.as_str()),
+                    ];
+                    conn.send("POST", path, &headers, body).await
+                }
+                Payload::Json(requests) => {
+                    let (path, body) = &requests[i];
+                    conn.send("POST", path, &[("Content-Type", "application/json")], body).await
+                }
+            }
         }
         .await;
         match answer {
-            Ok(response) if response.status == 200 => {
-                part.acked += 1;
-                part.latencies.push(started.elapsed());
+            Ok(response) => {
+                if response.status == 200 {
+                    part.acked += 1;
+                    part.latencies.push(started.elapsed());
+                } else {
+                    *part.failed.entry(response.status).or_default() += 1;
+                }
+                if keep {
+                    kept.push((i, Answer { status: response.status, body: response.body }));
+                }
             }
-            Ok(response) => *part.failed.entry(response.status).or_default() += 1,
             Err(_) => {
-                // The body is not retried: the figure counts what was acknowledged.
+                // The request is not retried: the figure counts what was answered.
                 conn = None;
                 *part.failed.entry(0).or_default() += 1;
             }
         }
     }
-    part
+    (part, kept)
 }
