@@ -16,6 +16,7 @@ mod p3_fanout;
 mod p4_memory;
 mod p5_startup;
 mod p6_inbox;
+mod p7_routing;
 mod server;
 mod stats;
 mod stores;
@@ -45,6 +46,8 @@ enum Figure {
     P5(p5_startup::P5Args),
     /// Inbox: the first page of GET /v1/conversations vs the raw store query.
     P6(p6_inbox::P6Args),
+    /// Customer-service routing: concurrent POST /v1/shops/{id}/chats vs POST /v1/chats, capacity checked.
+    P7(p7_routing::P7Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
             Figure::P4(args) => p4_memory::run(args).await,
             Figure::P5(args) => p5_startup::run(args).await,
             Figure::P6(args) => p6_inbox::run(args).await,
+            Figure::P7(args) => p7_routing::run(args).await,
         }
     });
     println!();
