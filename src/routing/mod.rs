@@ -56,6 +56,12 @@ pub fn router() -> Router<AppState> {
 #[openapi(paths(put_shop, get_shop, list_agents, set_availability, route_chat, list_assignments, transfer, close))]
 pub struct ApiDoc;
 
+/// `imbridge_routing_decisions_total{outcome}`: `sticky`, `least_loaded`, `fallback`, `reused`,
+/// `no_agent`, `policy_denied` or `failed` (the provider refused to set the chat up).
+fn count(outcome: &'static str) {
+    metrics::counter!("imbridge_routing_decisions_total", "outcome" => outcome).increment(1);
+}
+
 /// A role the account has, or the one its slot gives it.
 fn agent_role(agent: &AgentRow) -> Role {
     agent.role.as_deref().and_then(Role::parse).unwrap_or(Role::Agent)
@@ -262,6 +268,7 @@ async fn route_chat(
     let policy = &state.config.chat_policy;
     let buyer_role = state.accounts.role_in_slot(&buyer, Role::Buyer).await?;
     if !policy.allows(buyer_role, Role::Agent) && !policy.allows(buyer_role, Role::Seller) {
+        count("policy_denied");
         policy.check(buyer_role, Role::Agent)?;
     }
     let allowed: Vec<String> =
@@ -289,27 +296,36 @@ async fn route_chat(
         Claimed::Existing(open) => (open, false),
         Claimed::Created(new) => (new, true),
         // Say "policy" when the policy is what leaves nobody to route to.
-        Claimed::NoAgent if owner_fallback => return Err(denied(policy.check(buyer_role, Role::Seller))),
+        Claimed::NoAgent if owner_fallback => {
+            count("policy_denied");
+            return Err(denied(policy.check(buyer_role, Role::Seller)));
+        }
         Claimed::NoAgent if !agents.is_empty() && allowed_count == 0 => {
-            return Err(denied(policy.check(buyer_role, Role::Agent)))
+            count("policy_denied");
+            return Err(denied(policy.check(buyer_role, Role::Agent)));
         }
         Claimed::NoAgent => {
+            count("no_agent");
             return Err(AppError::NoAgentAvailable {
                 message: format!("no agent of shop `{shop_id}` is available, online and below capacity; retry later"),
                 retry_after: state.config.routing.retry_after(),
-            })
+            });
         }
     };
     match connect(&state, &buyer, &profile, &assignment.agent).await {
-        Ok((buyer, friends)) => Ok(Json(ChatRouted {
-            buyer,
-            agent: AgentRef { accid: assignment.agent },
-            reason: pick::Reason::parse(&assignment.reason),
-            assignment_id: assignment.id,
-            friends,
-            reused: !created,
-        })),
+        Ok((buyer, friends)) => {
+            count(if created { pick::Reason::parse(&assignment.reason).as_str() } else { "reused" });
+            Ok(Json(ChatRouted {
+                buyer,
+                agent: AgentRef { accid: assignment.agent },
+                reason: pick::Reason::parse(&assignment.reason),
+                assignment_id: assignment.id,
+                friends,
+                reused: !created,
+            }))
+        }
         Err(err) => {
+            count("failed");
             if created {
                 // The chat could not be set up: do not hold the agent's slot for it.
                 if let Err(db) = state.routing.close(&shop_id, &assignment.id, "failed", None, now_ms()).await {

@@ -35,7 +35,10 @@ pub fn start_sweeper(state: &AppState) -> JoinHandle<()> {
             }
             match sweep_once(&routing, &messages, now_ms()).await {
                 Ok(0) => {}
-                Ok(closed) => tracing::info!(closed, "closed idle assignments"),
+                Ok(closed) => {
+                    metrics::counter!("imbridge_routing_idle_closed_total").increment(closed as u64);
+                    tracing::info!(closed, "closed idle assignments");
+                }
                 Err(err) => tracing::warn!(error = %err, "idle assignment sweep failed; retrying at the next one"),
             }
         }

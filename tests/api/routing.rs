@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::callbacks::{deliver, message};
-use crate::helpers::{expect_error, expect_json, Backend, Spawn, TestApp};
+use crate::helpers::{expect_error, expect_json, Backend, Spawn, Store, TestApp};
 
 on_both_backends!(
     sticky_beats_least_loaded_and_away_agents_are_skipped,
@@ -124,6 +124,12 @@ async fn sticky_beats_least_loaded_and_away_agents_are_skipped(backend: Backend)
     // A new buyer goes to the least loaded.
     let fresh = route(&app, "s1", "buyer_4").await;
     assert_eq!((agent_of(&fresh), fresh["reason"].as_str().unwrap()), ("s1_a2", "least_loaded"));
+
+    let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    for outcome in ["least_loaded", "sticky", "reused"] {
+        let line = format!("imbridge_routing_decisions_total{{outcome=\"{outcome}\"}}");
+        assert!(metrics.contains(&line), "{line} missing from /metrics");
+    }
 
     // With sticky_hours 0 the history no longer counts.
     put_shop(&app, "s1", &[("s1_a1", 5), ("s1_a2", 5)], json!({"sticky_hours": 0})).await;
@@ -244,9 +250,18 @@ async fn transfer_moves_the_slot_the_friendship_and_the_stickiness(backend: Back
 }
 
 async fn idle_assignments_close_by_themselves_but_not_while_messages_flow(backend: Backend) {
-    let mut spawn = Spawn::new(backend);
-    spawn = spawn.configure(|c| c.routing.sweep_interval_ms = 200);
-    let app = spawn.start().await;
+    idle_close(Spawn::new(backend)).await;
+}
+
+/// The conversation data the sweep reads comes from the message store: MongoDB's too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MongoDB"]
+async fn idle_close_reads_the_conversations_from_mongodb() {
+    idle_close(Spawn::new(Backend::Sqlite).store(Store::Mongo)).await;
+}
+
+async fn idle_close(spawn: Spawn) {
+    let app = spawn.configure(|c| c.routing.sweep_interval_ms = 200).start().await;
     // 0.0005 h = 1.8 s without a message closes an assignment.
     put_shop(&app, "s5", &[("s5_a1", 5), ("s5_a2", 5)], json!({"idle_close_hours": 0.0005})).await;
     presence(&app, "s5_a1", true).await;
