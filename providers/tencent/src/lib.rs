@@ -1,0 +1,6 @@
+//! Tencent Cloud IM ("Chat"): UserSig v2, a typed REST client, callback verification and parsing,
+//! the [`imbridge_provider::ImProvider`] implementation, and a simulator of Tencent's server.
+//! Protocol notes: shared/providers/tencent.md.
+
+pub mod sign;
+pub mod usersig;
