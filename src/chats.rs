@@ -43,7 +43,7 @@ pub struct SellerRef {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"buyer": {"accid": "buyer_01", "token": "6f1e0c1d6c0a4b8e9d2f3a4b5c6d7e8f"}, "seller": {"accid": "shop_1"}, "friends": true}))]
+#[schema(example = json!({"buyer": {"accid": "buyer_01", "token": "6f1e0c1d6c0a4b8e9d2f3a4b5c6d7e8f", "expires_at": null}, "seller": {"accid": "shop_1"}, "friends": true}))]
 pub struct ChatOpened {
     /// The buyer's accid and the token their chat client logs in with.
     pub buyer: AccountToken,
@@ -121,7 +121,7 @@ async fn open_chat(
         provider.add_friend(&buyer, &seller, FriendMode::Direct, &new_request_id()).await?;
     }
     Ok(Json(ChatOpened {
-        buyer: AccountToken { accid: buyer_account.account.accid, token: buyer_account.account.token },
+        buyer: accounts.credential(&buyer_account.account),
         seller: SellerRef { accid: seller },
         friends,
     }))

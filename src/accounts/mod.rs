@@ -61,12 +61,15 @@ pub struct CreateAccount {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"accid": "buyer_01", "token": "6f1e0c1d6c0a4b8e9d2f3a4b5c6d7e8f", "created": true, "role": "buyer"}))]
+#[schema(example = json!({"accid": "buyer_01", "token": "6f1e0c1d6c0a4b8e9d2f3a4b5c6d7e8f", "expires_at": null, "created": true, "role": "buyer"}))]
 pub struct AccountCredentials {
     /// The canonical account id (the chat client logs in with it).
     pub accid: String,
-    /// The token the chat client logs in with.
+    /// The credential the chat client logs in with (NetEase: the token; Tencent: a UserSig).
     pub token: String,
+    /// When the credential stops working (ms since the epoch): `null` for NetEase tokens, which do
+    /// not expire; set for Tencent UserSigs, which the app refreshes before then.
+    pub expires_at: Option<i64>,
     /// This call registered the account (it did not exist for the bridge before).
     pub created: bool,
     /// The account's role, `null` until it has one.
@@ -74,11 +77,22 @@ pub struct AccountCredentials {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"accid": "buyer_01", "token": "6f1e0c1d6c0a4b8e9d2f3a4b5c6d7e8f"}))]
+#[schema(example = json!({"accid": "buyer_01", "token": "6f1e0c1d6c0a4b8e9d2f3a4b5c6d7e8f", "expires_at": null}))]
 pub struct AccountToken {
     pub accid: String,
-    /// The token the chat client logs in with.
+    /// The credential the chat client logs in with (NetEase: the token; Tencent: a UserSig).
     pub token: String,
+    /// When it stops working (ms since the epoch); `null` when it does not expire (NetEase).
+    pub expires_at: Option<i64>,
+}
+
+impl AccountToken {
+    pub fn new(accid: &str, credential: imbridge_provider::Credential) -> Self {
+        let expires_at = credential.expires_at.map(|at| {
+            at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+        });
+        Self { accid: accid.to_owned(), token: credential.token, expires_at }
+    }
 }
 
 /// `{accid}` in the per-account routes.
@@ -214,7 +228,8 @@ async fn create_or_get(
         Some(wanted) => Some(role_is(&accid, state.accounts.claim_role(&accid, wanted).await?, wanted)?),
         None => account.role(),
     };
-    Ok(Json(AccountCredentials { accid: account.accid, token: account.token, created, role }))
+    let AccountToken { accid, token, expires_at } = state.accounts.credential(&account);
+    Ok(Json(AccountCredentials { accid, token, expires_at, created, role }))
 }
 
 /// `Ok(role)` when it is the one asked for, else 409 `role_conflict` (a role never changes).
@@ -274,7 +289,7 @@ async fn refresh_token(
 ) -> Result<Json<AccountToken>, AppError> {
     let accid = canonical_accid(state.provider.as_ref(), "accid", &accid)?;
     let account = state.accounts.refresh_token(&accid).await?;
-    Ok(Json(AccountToken { accid: account.accid, token: account.token }))
+    Ok(Json(state.accounts.credential(&account)))
 }
 
 /// Change profile fields; absent fields stay as they are.

@@ -26,6 +26,11 @@
 //! Within one process, requests for one account also take turns on a per-accid lock, so two hundred
 //! concurrent creates of one new account make a single provider call and all return one token.
 //!
+//! A provider that signs credentials locally (Tencent's UserSig: [`ImProvider::stores_credentials`]
+//! is `false`) keeps nothing secret here: the row's token column is empty, the protocol above runs
+//! with that constant value (so reservations and the synced mark work the same), and every
+//! create-or-get and refresh hands out a freshly signed credential with its expiry.
+//!
 //! An account that exists at the provider but not here (created by another system) answers
 //! `already register`; step 2 then *adopts* it by setting our token, which ends sessions logged in
 //! with its previous token (see README).
@@ -36,7 +41,7 @@ use imbridge_provider::{Credential, EnsureOutcome, ImProvider, Profile};
 
 use super::single_flight::KeyedLocks;
 use super::store::{AccountRow, AccountStore, Marked};
-use super::Role;
+use super::{AccountToken, Role};
 use crate::error::AppError;
 
 /// Pushes per request before giving up on an account whose token keeps changing underneath us.
@@ -81,8 +86,33 @@ impl AccountService {
         self.converge(accid, profile).await
     }
 
+    /// The credential the account's chat client logs in with: the stored token, or (for a provider
+    /// that signs credentials locally) a fresh one.
+    pub fn credential(&self, row: &AccountRow) -> AccountToken {
+        let credential = if self.provider.stores_credentials() {
+            Credential { token: row.token.clone(), expires_at: None }
+        } else {
+            self.provider.new_credential(&row.accid)
+        };
+        AccountToken::new(&row.accid, credential)
+    }
+
+    /// The token to reserve a new account with: nothing for a provider that signs locally.
+    fn reservation_token(&self, accid: &str) -> String {
+        if self.provider.stores_credentials() {
+            self.provider.new_credential(accid).token
+        } else {
+            String::new()
+        }
+    }
+
     /// A new token: stored first, then pushed to the provider, which stops accepting the old one.
+    /// With a provider that signs credentials locally, nothing is stored: the caller hands out a
+    /// fresh credential ([`AccountService::credential`]).
     pub async fn refresh_token(&self, accid: &str) -> Result<AccountRow, AppError> {
+        if !self.provider.stores_credentials() {
+            return self.registered(accid).await;
+        }
         let _turn = self.locks.lock(accid).await;
         let current = self.registered(accid).await?;
         let fresh = self.provider.new_credential(accid);
@@ -150,10 +180,10 @@ impl AccountService {
         let mut pushed_stale = false;
         for _ in 0..CONVERGE_ROUNDS {
             let Some(row) = self.store.get(accid).await? else {
-                let credential = self.provider.new_credential(accid);
+                let token = self.reservation_token(accid);
                 let (name, icon) = (profile.name.as_deref(), profile.icon.as_deref());
                 // Insert-if-absent; whether ours or a concurrent one won, the next round reads it.
-                self.store.reserve(accid, name, icon, &credential.token).await?;
+                self.store.reserve(accid, name, icon, &token).await?;
                 continue;
             };
             if row.is_ready() && !pushed_stale {

@@ -357,7 +357,7 @@ async fn connect(
     if friends {
         state.provider.add_friend(buyer, agent, FriendMode::Direct, &new_request_id()).await?;
     }
-    Ok((AccountToken { accid: ensured.account.accid, token: ensured.account.token }, friends))
+    Ok((state.accounts.credential(&ensured.account), friends))
 }
 
 /// A page of the shop's assignments, newest first.

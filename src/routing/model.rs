@@ -258,7 +258,7 @@ pub struct RouteChat {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"buyer": {"accid": "buyer_01", "token": "6f1e0c1d6c0a4b8e9d2f3a4b5c6d7e8f"},
+#[schema(example = json!({"buyer": {"accid": "buyer_01", "token": "6f1e0c1d6c0a4b8e9d2f3a4b5c6d7e8f", "expires_at": null},
     "agent": {"accid": "shop_1_a1"}, "reason": "least_loaded", "assignment_id": "3f0c1a52-8a4e-4f39-9a53-1c2d3e4f5a6b",
     "friends": true, "reused": false}))]
 pub struct ChatRouted {
