@@ -11,7 +11,6 @@ use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use imbridge_netease::sim::SimHandle;
 use imbridge_provider::ImProvider;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -71,7 +70,7 @@ pub struct Application {
     addr: SocketAddr,
     router: Router,
     state: AppState,
-    sandbox: Option<SimHandle>,
+    sandbox: Option<providers::Sandbox>,
     /// The backfill worker, awaited on shutdown so it hands its job back before the database closes.
     backfill: Option<tokio::task::JoinHandle<()>>,
 }
@@ -142,9 +141,14 @@ impl Application {
         &self.state
     }
 
-    /// The in-process simulator's base URL (`http://127.0.0.1:PORT/nimserver`) in sandbox mode.
+    /// The in-process simulator's base URL (NetEase: `http://127.0.0.1:PORT/nimserver`) in sandbox mode.
     pub fn sandbox_base_url(&self) -> Option<String> {
-        self.sandbox.as_ref().map(SimHandle::base_url)
+        self.sandbox.as_ref().map(providers::Sandbox::base_url)
+    }
+
+    /// The in-process simulator's root URL (its `/__sim` control endpoints) in sandbox mode.
+    pub fn sandbox_root_url(&self) -> Option<String> {
+        self.sandbox.as_ref().map(providers::Sandbox::root_url)
     }
 
     /// Cancel it to stop the service gracefully (what SIGTERM / Ctrl-C do in `main`).

@@ -18,7 +18,34 @@ use crate::config::Config;
 /// The provider, and the in-process simulator behind it in sandbox mode.
 pub struct ProviderSetup {
     pub provider: Arc<dyn ImProvider>,
-    pub sandbox: Option<SimHandle>,
+    pub sandbox: Option<Sandbox>,
+}
+
+/// The in-process simulator of sandbox mode, whichever provider it simulates.
+pub enum Sandbox {
+    Netease(SimHandle),
+}
+
+impl Sandbox {
+    /// The base URL the provider client uses (NetEase: `http://127.0.0.1:PORT/nimserver`).
+    pub fn base_url(&self) -> String {
+        match self {
+            Sandbox::Netease(sim) => sim.base_url(),
+        }
+    }
+
+    /// The simulator's root URL (its `/__sim` control endpoints live there).
+    pub fn root_url(&self) -> String {
+        match self {
+            Sandbox::Netease(sim) => sim.root_url(),
+        }
+    }
+
+    pub async fn shutdown(self) {
+        match self {
+            Sandbox::Netease(sim) => sim.shutdown().await,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +78,7 @@ pub async fn build(config: &Config, callback_url: &str) -> Result<ProviderSetup,
                 "SANDBOX MODE: netease.base_url is not set, so NetEase is simulated in-process; nothing \
                  reaches a real NetEase app. Set IMBRIDGE_NETEASE_BASE_URL, _APP_KEY and _APP_SECRET for production."
             );
-            (sim.base_url(), app_key, app_secret, Some(sim))
+            (sim.base_url(), app_key, app_secret, Some(Sandbox::Netease(sim)))
         }
     };
     let netease = NeteaseConfig {

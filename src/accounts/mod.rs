@@ -88,9 +88,9 @@ pub struct AccountToken {
 
 impl AccountToken {
     pub fn new(accid: &str, credential: imbridge_provider::Credential) -> Self {
-        let expires_at = credential.expires_at.map(|at| {
-            at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
-        });
+        let expires_at = credential
+            .expires_at
+            .map(|at| at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default());
         Self { accid: accid.to_owned(), token: credential.token, expires_at }
     }
 }

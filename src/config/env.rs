@@ -13,8 +13,19 @@ pub const PREFIX: &str = "IMBRIDGE_";
 
 /// The sections of `config/default.toml`; a variable whose name starts with one of them (plus `_`)
 /// sets a key inside it.
-pub const SECTIONS: &[&str] =
-    &["http", "log", "netease", "sandbox", "callbacks", "outbox", "storage", "export", "backfill", "routing"];
+pub const SECTIONS: &[&str] = &[
+    "http",
+    "log",
+    "netease",
+    "tencent",
+    "sandbox",
+    "callbacks",
+    "outbox",
+    "storage",
+    "export",
+    "backfill",
+    "routing",
+];
 
 /// The environment variable that sets the key at `path` (e.g. `["netease", "app_key"]`).
 pub fn var_name(path: &[impl AsRef<str>]) -> String {

@@ -49,7 +49,10 @@ pub struct Config {
     pub mongodb_uri: Option<SecretString>,
     pub http: HttpConfig,
     pub log: LogConfig,
+    /// The provider this deployment talks to.
+    pub provider: ProviderKind,
     pub netease: NeteaseSettings,
+    pub tencent: TencentSettings,
     pub sandbox: SandboxConfig,
     pub callbacks: CallbackConfig,
     pub outbox: OutboxConfig,
@@ -144,6 +147,39 @@ impl NeteaseSettings {
     }
 }
 
+/// Which IM provider: one per deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Netease,
+    Tencent,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Netease => "netease",
+            ProviderKind::Tencent => "tencent",
+        }
+    }
+}
+
+/// How to reach Tencent Cloud IM. `base_url: None` means sandbox mode.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TencentSettings {
+    #[serde(deserialize_with = "empty_as_none")]
+    pub base_url: Option<String>,
+    pub sdkappid: u64,
+    pub secret_key: SecretString,
+    pub admin: String,
+    pub callback_token: SecretString,
+    pub usersig_ttl_secs: u64,
+    pub connect_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub rate_per_second: u32,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxConfig {
@@ -151,6 +187,10 @@ pub struct SandboxConfig {
     pub app_secret: SecretString,
     /// Relative to `data_dir` unless absolute.
     pub state_file: PathBuf,
+    pub tencent_sdkappid: u64,
+    pub tencent_secret_key: SecretString,
+    pub tencent_callback_token: SecretString,
+    pub tencent_state_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -226,7 +266,9 @@ struct RawConfig {
     mongodb_uri: SecretString,
     http: HttpConfig,
     log: LogConfig,
+    provider: ProviderKind,
     netease: NeteaseSettings,
+    tencent: TencentSettings,
     sandbox: SandboxConfig,
     callbacks: CallbackConfig,
     outbox: OutboxConfig,
@@ -275,7 +317,19 @@ impl Config {
 
     /// Where the sandbox simulator keeps its state.
     pub fn sandbox_state_path(&self) -> PathBuf {
-        self.data_dir.join(&self.sandbox.state_file)
+        let file = match self.provider {
+            ProviderKind::Netease => &self.sandbox.state_file,
+            ProviderKind::Tencent => &self.sandbox.tencent_state_file,
+        };
+        self.data_dir.join(file)
+    }
+
+    /// Whether the configured provider is simulated in-process (no base URL set for it).
+    pub fn is_sandbox(&self) -> bool {
+        match self.provider {
+            ProviderKind::Netease => self.netease.base_url.is_none(),
+            ProviderKind::Tencent => self.tencent.base_url.is_none(),
+        }
     }
 
     /// Whether the server may listen on `addr` with this configuration: without API keys, only on
@@ -349,12 +403,42 @@ impl RawConfig {
             return Err(ConfigError::new("sandbox.app_secret", "must not be empty"));
         }
 
-        let path = &self.callbacks.path;
+        let mut tencent = self.tencent;
+        tencent.admin = tencent.admin.trim().to_owned();
+        if let Some(url) = &tencent.base_url {
+            match reqwest::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                _ => return Err(ConfigError::new("tencent.base_url", format!("`{url}` is not an http(s) URL"))),
+            }
+            if tencent.sdkappid == 0 {
+                return Err(ConfigError::new("tencent.sdkappid", "required when tencent.base_url is set"));
+            }
+            for (key, value) in
+                [("tencent.secret_key", &tencent.secret_key), ("tencent.callback_token", &tencent.callback_token)]
+            {
+                if value.expose_secret().trim().is_empty() {
+                    return Err(ConfigError::new(key, "required when tencent.base_url is set"));
+                }
+            }
+        }
+        if tencent.admin.is_empty() {
+            return Err(ConfigError::new("tencent.admin", "must not be empty"));
+        }
+        positive("tencent.usersig_ttl_secs", tencent.usersig_ttl_secs)?;
+        positive("tencent.connect_timeout_secs", tencent.connect_timeout_secs)?;
+        positive("tencent.request_timeout_secs", tencent.request_timeout_secs)?;
+        positive("tencent.rate_per_second", tencent.rate_per_second.into())?;
+
+        let mut callbacks = self.callbacks;
+        if callbacks.path.trim().is_empty() {
+            callbacks.path = format!("/callbacks/{}", self.provider.as_str());
+        }
+        let path = &callbacks.path;
         if !path.starts_with('/') || path.starts_with("/v1/") || path == "/v1" || path.contains(char::is_whitespace) {
             return Err(ConfigError::new("callbacks.path", format!("`{path}` must be an absolute path outside /v1")));
         }
-        positive("callbacks.window_secs", self.callbacks.window_secs)?;
-        positive("callbacks.body_limit_bytes", self.callbacks.body_limit_bytes as u64)?;
+        positive("callbacks.window_secs", callbacks.window_secs)?;
+        positive("callbacks.body_limit_bytes", callbacks.body_limit_bytes as u64)?;
         positive("storage.sql_acquire_timeout_ms", self.storage.sql_acquire_timeout_ms)?;
         positive("export.max_days", u64::from(self.export.max_days))?;
 
@@ -382,9 +466,11 @@ impl RawConfig {
             mongodb_uri,
             http: self.http,
             log: self.log,
+            provider: self.provider,
             netease,
+            tencent,
             sandbox: self.sandbox,
-            callbacks: self.callbacks,
+            callbacks,
             outbox: self.outbox,
             storage: self.storage,
             export: self.export,
@@ -454,6 +540,28 @@ mod tests {
         assert!(config.mongodb_uri.is_none());
         assert_eq!(config.database_url.expose_secret(), "sqlite://data/imbridge.db");
         assert_eq!(config.callbacks.path, "/callbacks/netease");
+        assert_eq!(config.provider, ProviderKind::Netease);
+    }
+
+    #[test]
+    fn tencent_is_chosen_by_configuration_and_needs_its_keys() {
+        let sandbox = with(&[("IMBRIDGE_PROVIDER", "tencent")]).unwrap();
+        assert_eq!(sandbox.provider, ProviderKind::Tencent);
+        assert!(sandbox.is_sandbox());
+        assert_eq!(sandbox.callbacks.path, "/callbacks/tencent");
+        let err =
+            with(&[("IMBRIDGE_PROVIDER", "tencent"), ("IMBRIDGE_TENCENT_BASE_URL", "https://console.tim.qq.com")])
+                .unwrap_err();
+        assert_eq!(err.var, "IMBRIDGE_TENCENT_SDKAPPID");
+        let err = with(&[
+            ("IMBRIDGE_PROVIDER", "tencent"),
+            ("IMBRIDGE_TENCENT_BASE_URL", "https://console.tim.qq.com"),
+            ("IMBRIDGE_TENCENT_SDKAPPID", "1400000001"),
+            ("IMBRIDGE_TENCENT_SECRET_KEY", "k"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "IMBRIDGE_TENCENT_CALLBACK_TOKEN");
+        assert_eq!(with(&[("IMBRIDGE_PROVIDER", "wechat")]).unwrap_err().var, "IMBRIDGE_PROVIDER");
     }
 
     #[test]

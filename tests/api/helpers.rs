@@ -259,9 +259,9 @@ impl Spawn {
             configure(&mut config);
         }
         let app = Application::build(config, Some(listener)).await.expect("build the application");
-        let sim_root = match (&sim, app.sandbox_base_url(), &self.shared_sim) {
+        let sim_root = match (&sim, app.sandbox_root_url(), &self.shared_sim) {
             (Some(sim), _, _) => Some(sim.root_url()),
-            (None, Some(base), _) => Some(base.trim_end_matches("/nimserver").to_owned()),
+            (None, Some(root), _) => Some(root),
             (None, None, Some((root, _))) => Some(root.clone()),
             (None, None, None) => None,
         };
