@@ -2,6 +2,7 @@
 //! parses and calls [`run`].
 
 mod sign;
+mod sign_tencent;
 mod telemetry;
 
 use std::net::SocketAddr;
@@ -33,6 +34,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Print the NetEase signature headers for a body and secret.
     Sign(SignArgs),
+    /// Print a Tencent callback's signed query string, or a Tencent UserSig.
+    SignTencent(sign_tencent::SignTencentArgs),
 }
 
 #[derive(Debug, Default, Args)]
@@ -66,6 +69,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             for (name, value) in sign::headers(&args).context("cannot read the body")? {
                 println!("{name}: {value}");
             }
+            Ok(())
+        }
+        Command::SignTencent(args) => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+            println!("{}", sign_tencent::line(&args, now).map_err(anyhow::Error::msg)?);
             Ok(())
         }
     }
