@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::Router;
 use imbridge_provider::ImProvider;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -284,11 +284,7 @@ pub fn router(state: AppState) -> Router {
 async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => (
-            StatusCode::REQUEST_TIMEOUT,
-            Json(serde_json::json!({"code": "timeout", "message": format!("no answer within {} s", limit.as_secs())})),
-        )
-            .into_response(),
+        Err(_) => AppError::Timeout(limit.as_secs()).into_response(),
     }
 }
 
@@ -296,7 +292,6 @@ async fn not_found() -> AppError {
     AppError::NotFound("no such route".into())
 }
 
-async fn method_not_allowed() -> Response {
-    let body = serde_json::json!({"code": "method_not_allowed", "message": "method not allowed on this route"});
-    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
 }

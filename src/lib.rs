@@ -2,8 +2,6 @@
 //!
 //! Feature modules own their routes and logic; `app` merges the routers and applies the layers.
 
-pub use imbridge_provider as provider;
-
 pub mod accid_list;
 pub mod accounts;
 pub mod app;

@@ -29,6 +29,12 @@ pub enum AppError {
     PayloadTooLarge { limit: Option<usize> },
     #[error("missing or wrong API key")]
     Unauthorized,
+    /// The route exists, not with this method (405).
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    /// Not answered within `http.request_timeout_secs` (408).
+    #[error("no answer within {0} s")]
+    Timeout(u64),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -100,6 +106,8 @@ impl AppError {
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) | AppError::RoleConflict(_) | AppError::NoAgentAvailable { .. } => {
                 StatusCode::CONFLICT
@@ -120,6 +128,8 @@ impl AppError {
             AppError::UnsupportedMediaType => "unsupported_media_type",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::Unauthorized => "unauthorized",
+            AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::Timeout(_) => "timeout",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::RoleConflict(_) => "role_conflict",

@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use imbridge_provider::{ImProvider, ProviderError, SendOutcome, Target};
 use tokio::sync::Notify;
@@ -19,10 +19,7 @@ use super::config::OutboxConfig;
 use super::retry::{decide, Verdict};
 use super::store::{ClaimedItem, OutboxStore, Settled};
 
-/// Milliseconds since the Unix epoch, the outbox's time unit.
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::db::now_ms;
 
 /// A running worker.
 pub struct WorkerHandle {

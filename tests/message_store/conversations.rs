@@ -3,7 +3,7 @@
 //! history and export. main.rs runs each function against the embedded store and MongoDB.
 
 use imbridge::messages::{ConversationPage, MessageStore, PairQuery};
-use imbridge::provider::Event;
+use imbridge_provider::Event;
 use serde_json::Value;
 
 use crate::events::{callback, chat, message, message_of, recall, receipt, unique, Kind};

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use imbridge::messages::{Applied, RawCallback};
-use imbridge::provider::{Conversation, Event, MessageEvent, Presence, ReadReport, Recall};
+use imbridge_provider::{Conversation, Event, MessageEvent, Presence, ReadReport, Recall};
 use serde_json::{json, Map, Value};
 
 /// What kind of message, as NetEase would classify it.

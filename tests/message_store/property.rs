@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures::StreamExt;
 use imbridge::messages::{Applied, ConversationPage, MessageStore};
-use imbridge::provider::Event;
+use imbridge_provider::Event;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rand::rngs::StdRng;

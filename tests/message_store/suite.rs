@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use imbridge::messages::{ApplyOutcome, MessageStore};
-use imbridge::provider::Event;
+use imbridge_provider::Event;
 use serde_json::{json, Map, Value};
 
 use crate::events::{

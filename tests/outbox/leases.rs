@@ -2,7 +2,7 @@
 //! a worker that lost its lease cannot overwrite the new owner's outcome.
 
 use imbridge::notifications::{now_ms, Backlog, OutboxStore, Settled};
-use imbridge::provider::ImProvider;
+use imbridge_provider::ImProvider;
 use serde_json::json;
 
 use crate::on_both_backends;

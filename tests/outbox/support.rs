@@ -8,9 +8,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use imbridge::db::Sql;
 use imbridge::notifications::{NotificationRequest, NotificationView, Outbox, OutboxConfig};
-use imbridge::provider::{Credential, ImProvider, Profile};
 use imbridge_netease::sim::{NotificationRecord, SimConfig, SimHandle, Simulator};
 use imbridge_netease::{NeteaseConfig, NeteaseProvider, RateLimits};
+use imbridge_provider::{Credential, ImProvider, Profile};
 use serde_json::Value;
 use sqlx::MySqlPool;
 

@@ -137,7 +137,7 @@ impl OutboxStore {
         let mut unique: Vec<&str> = ids.collect();
         unique.sort_unstable();
         unique.dedup();
-        let rows: Vec<RequestRow> = on_pool!(&self.sql, pool => {
+        let rows: Vec<RequestRow> = crate::with_pool!(&self.sql, pool => {
             let mut select = QueryBuilder::new("SELECT id, request FROM notifications WHERE id IN (");
             let mut list = select.separated(", ");
             for id in &unique {
@@ -152,7 +152,7 @@ impl OutboxStore {
     /// Push the lease of an item further while its send is still running. `false`: the lease is
     /// no longer ours (another worker reclaimed it after it expired).
     pub async fn extend_lease(&self, item_id: i64, owner: &str, until_ms: i64) -> Result<bool, sqlx::Error> {
-        let done = on_pool!(&self.sql, pool => {
+        let done = crate::with_pool!(&self.sql, pool => {
             sqlx::query(
                 "UPDATE notification_deliveries SET lease_until = ?, next_attempt_at = ? \
                  WHERE id = ? AND lease_owner = ? AND status = 'pending'",
@@ -187,7 +187,7 @@ impl OutboxStore {
             ),
             Settled::Failed { code, desc } => (ItemStatus::Failed, *code, Some(desc.clone()), None, 0),
         };
-        on_pool!(&self.sql, pool => {
+        crate::with_pool!(&self.sql, pool => {
             let mut tx = pool.begin().await?;
             // Writing the notification row first serializes the settling of its items (a row lock
             // on MySQL, the write lock on SQLite), so the roll-up below sees every earlier one.
@@ -254,7 +254,7 @@ impl OutboxStore {
         now_ms: i64,
     ) -> Result<bool, sqlx::Error> {
         let refund = i64::from(refund_attempt);
-        let done = on_pool!(&self.sql, pool => {
+        let done = crate::with_pool!(&self.sql, pool => {
             sqlx::query(
                 "UPDATE notification_deliveries SET lease_owner = NULL, lease_until = NULL, \
                  next_attempt_at = ?, attempts = attempts - ?, last_code = ?, last_desc = ?, updated_at = ? \
@@ -276,7 +276,7 @@ impl OutboxStore {
 
     /// Release every lease `owner` holds, making those items due now (graceful shutdown).
     pub async fn release_all(&self, owner: &str, now_ms: i64) -> Result<u64, sqlx::Error> {
-        Ok(on_pool!(&self.sql, pool => {
+        Ok(crate::with_pool!(&self.sql, pool => {
             sqlx::query(
                 "UPDATE notification_deliveries SET lease_owner = NULL, lease_until = NULL, \
                  next_attempt_at = ?, updated_at = ? WHERE lease_owner = ? AND status = 'pending'",

@@ -14,16 +14,6 @@ use uuid::Uuid;
 use super::model::{roll_up, ItemStatus, ItemTally, Message, NewNotification, NotificationStatus};
 use crate::db::Sql;
 
-/// Run `$body` with `$pool` bound to whichever pool `$sql` holds (the SQL is the same text).
-macro_rules! on_pool {
-    ($sql:expr, $pool:ident => $body:expr) => {
-        match $sql {
-            Sql::Sqlite($pool) => $body,
-            Sql::MySql($pool) => $body,
-        }
-    };
-}
-
 mod leases;
 
 /// Rows per multi-row INSERT: well under both backends' bind-parameter limits.
@@ -186,7 +176,7 @@ impl OutboxStore {
             })
             .collect();
 
-        let inserted: Result<(), sqlx::Error> = on_pool!(&self.sql, pool => {
+        let inserted: Result<(), sqlx::Error> = crate::with_pool!(&self.sql, pool => {
             let mut tx = pool.begin().await?;
             let first = sqlx::query(
                 "INSERT INTO notifications (id, idempotency_key, body_hash, request, target_kind, \
@@ -242,7 +232,7 @@ impl OutboxStore {
     }
 
     async fn by_idempotency_key(&self, key: &str, hash: &str) -> Result<Enqueued, sqlx::Error> {
-        let row: KeyRow = on_pool!(&self.sql, pool => {
+        let row: KeyRow = crate::with_pool!(&self.sql, pool => {
             sqlx::query_as(
                 "SELECT id, body_hash, recipient_count FROM notifications WHERE idempotency_key = ?",
             )
@@ -259,7 +249,7 @@ impl OutboxStore {
 
     /// A notification with every delivery item, or `None` when the id is unknown.
     pub async fn get(&self, id: &str) -> Result<Option<StoredNotification>, sqlx::Error> {
-        let (row, items): (Option<NotificationRow>, Vec<StoredItem>) = on_pool!(&self.sql, pool => {
+        let (row, items): (Option<NotificationRow>, Vec<StoredItem>) = crate::with_pool!(&self.sql, pool => {
             let row = sqlx::query_as(
                 "SELECT id, request, target_kind, recipient_count, created_at FROM notifications \
                  WHERE id = ?",
@@ -306,7 +296,7 @@ pub struct Backlog {
 impl OutboxStore {
     /// One indexed query (`status` leads the due index).
     pub async fn backlog(&self) -> Result<Backlog, sqlx::Error> {
-        let (pending, oldest_created_ms): (i64, Option<i64>) = on_pool!(&self.sql, pool => {
+        let (pending, oldest_created_ms): (i64, Option<i64>) = crate::with_pool!(&self.sql, pool => {
             sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM notification_deliveries WHERE status = 'pending'")
                 .fetch_one(pool)
                 .await?
