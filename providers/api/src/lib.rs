@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 mod events;
+pub mod quota;
 pub use events::*;
 
 /// A field of the caller's input that the provider would refuse, found before any network call.
