@@ -2,5 +2,11 @@
 //! the [`imbridge_provider::ImProvider`] implementation, and a simulator of Tencent's server.
 //! Protocol notes: shared/providers/tencent.md.
 
+pub mod callback;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod provider;
 pub mod sign;
+pub mod sim;
 pub mod usersig;

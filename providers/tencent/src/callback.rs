@@ -1,0 +1,1 @@
+//! Tencent callbacks: verification of the signed query string, and lenient parsing into neutral events.

@@ -1,0 +1,1 @@
+//! A typed client of Tencent IM's server REST API (`/v4/{service}/{command}`).

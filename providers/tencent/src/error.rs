@@ -1,0 +1,1 @@
+//! Tencent REST errors: the envelope's ErrorCode and what it means to the bridge (retryable or not).

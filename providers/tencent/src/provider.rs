@@ -1,0 +1,1 @@
+//! [`imbridge_provider::ImProvider`] for Tencent IM.

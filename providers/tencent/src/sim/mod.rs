@@ -1,0 +1,1 @@
+//! A simulator of Tencent IM's server, for tests, `imbridge simulate --provider tencent` and sandbox mode.
