@@ -1,0 +1,1 @@
+//! `sns/friend_add` and `sns/friend_delete`, both ways.

@@ -1,0 +1,1 @@
+//! `openim/admin_getroammsg`: one page of a C2C conversation's roaming history.

@@ -1,0 +1,1 @@
+//! `openim/*` messages: sendmsg, batchsendmsg, unread counts, read marks, recall.

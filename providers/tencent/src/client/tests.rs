@@ -1,0 +1,1 @@
+//! The client against a fake Tencent (wiremock): envelope, errors, request shapes.
