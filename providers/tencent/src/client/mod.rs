@@ -31,8 +31,8 @@ use serde_json::Value;
 use crate::config::TencentConfig;
 use crate::error::{codes, TencentError};
 
-// pub use history::{RoamMsg, RoamPage, RoamQuery};
-// pub use msg::{BatchSent, C2cUnread, SendMsg, SentMsg};
+pub use history::{RoamMsg, RoamPage, RoamQuery};
+pub use msg::{BatchSent, C2cUnread, SendMsg, SentMsg};
 
 /// How much of an unexpected (non-200) HTTP body an error keeps.
 const HTTP_BODY_KEPT: usize = 2048;
