@@ -153,7 +153,14 @@ mod tests {
 
     #[test]
     fn query_is_checked() {
-        let q = RoamQuery { operator: "a".into(), peer: "b".into(), max_cnt: 20, min_time: 1, max_time: 2, last_msg_key: None };
+        let q = RoamQuery {
+            operator: "a".into(),
+            peer: "b".into(),
+            max_cnt: 20,
+            min_time: 1,
+            max_time: 2,
+            last_msg_key: None,
+        };
         let body = q.body().unwrap();
         assert!(body.get("LastMsgKey").is_none());
         assert_eq!(body["MaxCnt"], 20);

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 /// long-lived credential; long enough that renewal is rare.
 pub(crate) const ADMIN_USERSIG_TTL: u64 = 24 * 3600;
 
-/// A cached UserSig, renewed once less than a tenth of its lifetime is left (or when the clock
-/// went backwards past its start, which Tencent would refuse as not yet valid... or at least
-/// nothing guarantees it would not).
+/// A cached UserSig, renewed once less than a tenth of its lifetime is left, so a call never
+/// carries one about to expire in flight; also renewed when the clock went back before the cached
+/// one's `TLS.time` (nothing says Tencent accepts a UserSig from the future).
 pub(crate) struct AdminSig {
     ttl: u64,
     cached: Mutex<Option<Cached>>,

@@ -29,9 +29,8 @@ fn ok(extra: Value) -> ResponseTemplate {
 }
 
 fn fail(code: i64, info: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(
-        json!({"ActionStatus": "FAIL", "ErrorCode": code, "ErrorInfo": info, "RequestId": "req-1"}),
-    )
+    ResponseTemplate::new(200)
+        .set_body_json(json!({"ActionStatus": "FAIL", "ErrorCode": code, "ErrorInfo": info, "RequestId": "req-1"}))
 }
 
 async fn mount(server: &MockServer, endpoint: &str, response: ResponseTemplate) {
@@ -121,7 +120,12 @@ async fn fail_envelope_is_an_api_error() {
 #[tokio::test]
 async fn nonzero_code_with_ok_status_is_an_api_error() {
     let server = MockServer::start().await;
-    mount(&server, "openim/admin_msgwithdraw", ResponseTemplate::new(200).set_body_json(json!({"ActionStatus": "OK", "ErrorCode": "20003"}))).await;
+    mount(
+        &server,
+        "openim/admin_msgwithdraw",
+        ResponseTemplate::new(200).set_body_json(json!({"ActionStatus": "OK", "ErrorCode": "20003"})),
+    )
+    .await;
     let err = client(&server).admin_msg_withdraw("a", "b", "k").await.unwrap_err();
     assert_eq!(err.code(), Some(20003));
 }
@@ -188,7 +192,12 @@ async fn oversized_batches_never_leave() {
 #[tokio::test]
 async fn batch_reports_failed_recipients() {
     let server = MockServer::start().await;
-    mount(&server, "openim/batchsendmsg", ok(json!({"MsgKey": "bk", "ErrorList": [{"To_Account": "ghost", "ErrorCode": 70107}]}))).await;
+    mount(
+        &server,
+        "openim/batchsendmsg",
+        ok(json!({"MsgKey": "bk", "ErrorList": [{"To_Account": "ghost", "ErrorCode": 70107}]})),
+    )
+    .await;
     let sent = client(&server).batch_send_msg(&msg(), &["bob".into(), "ghost".into()]).await.unwrap();
     assert_eq!(sent, BatchSent { msg_key: Some("bk".into()), failed: vec![("ghost".into(), 70107)] });
     let body: Value = requests(&server).await[0].body_json().unwrap();
@@ -202,7 +211,14 @@ async fn roam_page_over_the_wire() {
         {"From_Account": "a", "To_Account": "b", "MsgSeq": 1, "MsgRandom": 2, "MsgTimeStamp": 1764547200,
          "MsgKey": "k1", "MsgFlagBits": 8, "IsPeerRead": 0, "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]}]});
     mount(&server, "openim/admin_getroammsg", ok(reply)).await;
-    let q = RoamQuery { operator: "a".into(), peer: "b".into(), max_cnt: 100, min_time: 0, max_time: 1764547300, last_msg_key: Some("k0".into()) };
+    let q = RoamQuery {
+        operator: "a".into(),
+        peer: "b".into(),
+        max_cnt: 100,
+        min_time: 0,
+        max_time: 1764547300,
+        last_msg_key: Some("k0".into()),
+    };
     let page = client(&server).admin_get_roam_msg(&q).await.unwrap();
     assert!(page.complete);
     assert_eq!(page.msgs.len(), 1);
@@ -216,12 +232,27 @@ async fn roam_page_over_the_wire() {
 async fn accounts_friends_unread_presence() {
     let server = MockServer::start().await;
     mount(&server, "im_open_login_svc/account_import", ok(json!({}))).await;
-    mount(&server, "im_open_login_svc/account_check", ok(json!({"ResultItem": [
+    mount(
+        &server,
+        "im_open_login_svc/account_check",
+        ok(json!({"ResultItem": [
         {"UserID": "a", "ResultCode": 0, "ResultInfo": "", "AccountStatus": "Imported"},
-        {"UserID": "b", "ResultCode": 0, "ResultInfo": "", "AccountStatus": "NotImported"}]}))).await;
+        {"UserID": "b", "ResultCode": 0, "ResultInfo": "", "AccountStatus": "NotImported"}]})),
+    )
+    .await;
     mount(&server, "sns/friend_add", ok(json!({"ResultItem": [{"To_Account": "b", "ResultCode": 30001, "ResultInfo": "Err_SNS_FriendAdd_Friend_Exist"}]}))).await;
-    mount(&server, "sns/friend_delete", ok(json!({"ResultItem": [{"To_Account": "b", "ResultCode": 30006, "ResultInfo": "internal"}]}))).await;
-    mount(&server, "openim/get_c2c_unread_msg_num", ok(json!({"AllC2CUnreadMsgNum": 12, "C2CUnreadMsgNumList": [{"Peer_Account": "b", "C2CUnreadMsgNum": "3"}]}))).await;
+    mount(
+        &server,
+        "sns/friend_delete",
+        ok(json!({"ResultItem": [{"To_Account": "b", "ResultCode": 30006, "ResultInfo": "internal"}]})),
+    )
+    .await;
+    mount(
+        &server,
+        "openim/get_c2c_unread_msg_num",
+        ok(json!({"AllC2CUnreadMsgNum": 12, "C2CUnreadMsgNumList": [{"Peer_Account": "b", "C2CUnreadMsgNum": "3"}]})),
+    )
+    .await;
     mount(&server, "openim/query_online_status", ok(json!({"QueryResult": [{"To_Account": "a", "Status": "Online"}], "ErrorList": [{"To_Account": "z", "ErrorCode": 70107}]}))).await;
     mount(&server, "profile/portrait_set", ok(json!({}))).await;
     let c = client(&server);
@@ -247,7 +278,10 @@ async fn accounts_friends_unread_presence() {
     );
     assert_eq!(bodies[3], json!({"From_Account": "a", "To_Account": ["b"], "DeleteType": "Delete_Type_Both"}));
     assert_eq!(bodies[4], json!({"To_Account": "a", "Peer_Account": ["b"]}));
-    assert_eq!(bodies[6], json!({"From_Account": "a", "ProfileItem": [{"Tag": "Tag_Profile_IM_Nick", "Value": "Alice"}]}));
+    assert_eq!(
+        bodies[6],
+        json!({"From_Account": "a", "ProfileItem": [{"Tag": "Tag_Profile_IM_Nick", "Value": "Alice"}]})
+    );
 }
 
 #[test]
@@ -291,7 +325,10 @@ fn envelope_rules() {
     assert!(decode(200, br#"{"ActionStatus":"OK","ErrorCode":0}"#).is_ok());
     assert!(decode(200, br#"{"ActionStatus":"OK"}"#).is_ok());
     assert!(matches!(decode(200, br#"{"ActionStatus":"FAIL"}"#), Err(TencentError::Api { code: -1, .. })));
-    assert!(matches!(decode(200, br#"{"ErrorCode":"70169","ErrorInfo":"t"}"#), Err(TencentError::Api { code: 70169, .. })));
+    assert!(matches!(
+        decode(200, br#"{"ErrorCode":"70169","ErrorInfo":"t"}"#),
+        Err(TencentError::Api { code: 70169, .. })
+    ));
     assert!(matches!(decode(200, br#"{"foo":1}"#), Err(TencentError::Decode(_))));
     assert!(matches!(decode(200, br#"[1]"#), Err(TencentError::Decode(_))));
     let HttpParts { status, body } = http_err(decode(503, "x".repeat(5000).as_bytes()));
