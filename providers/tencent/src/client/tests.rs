@@ -346,3 +346,24 @@ fn http_err(r: Result<Value, TencentError>) -> HttpParts {
         other => panic!("expected Http, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_client_side_quota_spaces_calls() {
+    let server = MockServer::start().await;
+    mount(&server, "openim/admin_msgwithdraw", ok(json!({}))).await;
+    let mut cfg = TencentConfig::new(server.uri(), APP, KEY);
+    cfg.rate_per_second = 1;
+    let c = TencentClient::new(&cfg).unwrap();
+    let started = std::time::Instant::now();
+    c.admin_msg_withdraw("a", "b", "k1").await.unwrap();
+    c.clone().admin_msg_withdraw("a", "b", "k2").await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(950), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn an_ok_reply_missing_what_we_need_is_a_decode_error() {
+    let server = MockServer::start().await;
+    mount(&server, "openim/sendmsg", ok(json!({"MsgTime": 1}))).await;
+    let err = client(&server).send_msg(&msg()).await.unwrap_err();
+    assert!(matches!(err, TencentError::Decode(ref d) if d.contains("MsgKey")), "{err:?}");
+}
