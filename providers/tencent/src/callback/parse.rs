@@ -40,9 +40,8 @@ struct QueryContext {
 impl QueryContext {
     fn from_query(query: &str) -> Self {
         let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
-        let get = |name: &str| {
-            params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_owned())
-        };
+        let get =
+            |name: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_owned());
         Self { command: get("CallbackCommand"), platform: get("OptPlatform") }
     }
 }
@@ -217,9 +216,9 @@ fn now_ms() -> i64 {
 /// An integer given as a JSON number (integral) or a numeric string.
 fn as_i64(value: &Value) -> Option<i64> {
     match value {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18).map(|f| f as i64)
-        }),
+        Value::Number(n) => {
+            n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18).map(|f| f as i64))
+        }
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }

@@ -125,7 +125,8 @@ mod tests {
         let forged = format!("SdkAppid={APP}&Sign={}&RequestTime={NOW}", "0".repeat(64));
         assert_eq!(check(&forged), Err(VerifyFailure::BadChecksum));
         // A sign for another RequestTime does not carry over.
-        let moved = signed_query(TOKEN, NOW).replace(&format!("RequestTime={NOW}"), &format!("RequestTime={}", NOW + 1));
+        let moved =
+            signed_query(TOKEN, NOW).replace(&format!("RequestTime={NOW}"), &format!("RequestTime={}", NOW + 1));
         assert_eq!(check(&moved), Err(VerifyFailure::BadChecksum));
     }
 

@@ -125,7 +125,11 @@ fn read_report_reads_up_to_the_end_of_its_second() {
     assert_eq!(parsed.event_type, "C2C.CallbackAfterMsgReport");
     assert_eq!(
         parsed.events,
-        vec![Event::ReadReport(ReadReport { reader: "jared".into(), peer: "jonh".into(), read_up_to_ms: 1_614_754_606_999 })]
+        vec![Event::ReadReport(ReadReport {
+            reader: "jared".into(),
+            peer: "jonh".into(),
+            read_up_to_ms: 1_614_754_606_999
+        })]
     );
     let mut broken = sample.clone();
     broken.as_object_mut().unwrap().remove("LastReadTime");
