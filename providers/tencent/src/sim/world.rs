@@ -132,7 +132,8 @@ impl World {
     /// `reader`'s unread messages from `peer`.
     pub fn unread_from(&self, reader: &str, peer: &str) -> i64 {
         let until = self.watermark(reader, peer);
-        let n = self.messages.iter().filter(|m| m.to == reader && m.from == peer && m.counts_unread() && m.time > until);
+        let n =
+            self.messages.iter().filter(|m| m.to == reader && m.from == peer && m.counts_unread() && m.time > until);
         n.count() as i64
     }
 

@@ -66,7 +66,14 @@ impl Event {
     }
 
     /// `State.StateChange`. In this callback's `OptPlatform` iOS is spelled `IOS`.
-    pub fn state_change(platform: &str, action: &str, user: &str, reason: &str, event_ms: u64, kicked: &[String]) -> Self {
+    pub fn state_change(
+        platform: &str,
+        action: &str,
+        user: &str,
+        reason: &str,
+        event_ms: u64,
+        kicked: &[String],
+    ) -> Self {
         let kicked: Vec<Value> = kicked.iter().map(|p| json!({"Platform": p})).collect();
         let body = json!({
             "CallbackCommand": "State.StateChange",

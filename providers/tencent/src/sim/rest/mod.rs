@@ -115,7 +115,10 @@ pub(crate) async fn rest_call(
         }
         Some(Injected::Http { status }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-            (format!("http{}", status.as_u16()), (status, format!("{status} (injected by the simulator)")).into_response())
+            (
+                format!("http{}", status.as_u16()),
+                (status, format!("{status} (injected by the simulator)")).into_response(),
+            )
         }
         Some(Injected::Fail { code }) => {
             let e = RestError::new(code, "injected by the simulator");

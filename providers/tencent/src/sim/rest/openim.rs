@@ -103,7 +103,14 @@ fn sender_or_recipient(id: &str) -> RestError {
     RestError::new(20003, format!("the sender or recipient UserID is invalid or does not exist: {id}"))
 }
 
-fn new_message(c: &Checked, common: &Common, to: &str, now: u64, source: &'static str, key: Option<String>) -> NewMessage {
+fn new_message(
+    c: &Checked,
+    common: &Common,
+    to: &str,
+    now: u64,
+    source: &'static str,
+    key: Option<String>,
+) -> NewMessage {
     NewMessage {
         from: c.from.clone(),
         to: to.to_owned(),

@@ -30,7 +30,10 @@ fn check_item(item: &Item) -> RestResult<()> {
     let text = || item.value.as_str().ok_or_else(|| RestError::param(format!("{} takes a string", item.tag)));
     let number = || item.value.as_u64().ok_or_else(|| RestError::param(format!("{} takes an integer", item.tag)));
     match item.tag.as_str() {
-        "Tag_Profile_IM_Nick" | "Tag_Profile_IM_Image" | "Tag_Profile_IM_SelfSignature" | "Tag_Profile_IM_Location"
+        "Tag_Profile_IM_Nick"
+        | "Tag_Profile_IM_Image"
+        | "Tag_Profile_IM_SelfSignature"
+        | "Tag_Profile_IM_Location"
         | "Tag_Profile_IM_AdminForbidType" => text().map(drop),
         "Tag_Profile_IM_Gender" => match text()? {
             "Gender_Type_Unknown" | "Gender_Type_Female" | "Gender_Type_Male" => Ok(()),
@@ -56,7 +59,9 @@ fn check_item(item: &Item) -> RestResult<()> {
         }
         tag => Err(RestError::new(
             40009,
-            format!("Invalid field: {tag}. You may not configure custom fields in the console or use the wrong fields."),
+            format!(
+                "Invalid field: {tag}. You may not configure custom fields in the console or use the wrong fields."
+            ),
         )),
     }
 }
@@ -106,11 +111,8 @@ pub(super) fn portrait_get(world: &mut World, body: &Value, _ctx: &Ctx<'_>) -> R
     for id in &b.to {
         match world.accounts.get(id) {
             Some(a) => {
-                let profile: Vec<Value> = b
-                    .tags
-                    .iter()
-                    .filter_map(|t| a.profile.get(t).map(|v| json!({"Tag": t, "Value": v})))
-                    .collect();
+                let profile: Vec<Value> =
+                    b.tags.iter().filter_map(|t| a.profile.get(t).map(|v| json!({"Tag": t, "Value": v}))).collect();
                 items.push(json!({"To_Account": id, "ProfileItem": profile, "ResultCode": 0, "ResultInfo": ""}));
             }
             None => {

@@ -34,10 +34,7 @@ pub(super) fn get_c2c_unread_msg_num(world: &mut World, body: &Value, _ctx: &Ctx
                 return Err(RestError::param(format!("Peer_Account holds at most {MAX_PEERS} UserIDs")));
             }
             peers.iter().try_for_each(|p| check_user_id("Peer_Account", p))?;
-            peers
-                .iter()
-                .map(|p| json!({"Peer_Account": p, "C2CUnreadMsgNum": world.unread_from(&b.to, p)}))
-                .collect()
+            peers.iter().map(|p| json!({"Peer_Account": p, "C2CUnreadMsgNum": world.unread_from(&b.to, p)})).collect()
         }
         None => world
             .unread_by_peer(&b.to)
