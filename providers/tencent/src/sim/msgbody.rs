@@ -49,3 +49,24 @@ pub(crate) fn problem(body: &Value) -> Option<String> {
 pub(crate) fn has_custom(body: &Value) -> bool {
     body.as_array().is_some_and(|a| a.iter().any(|e| e.get("MsgType").and_then(Value::as_str) == Some("TIMCustomElem")))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn bodies_are_checked_element_by_element() {
+        assert!(problem(&json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}])).is_none());
+        assert!(problem(&json!([{"MsgType": "TIMCustomElem", "MsgContent": {"Data": "{}"}}])).is_none());
+        assert!(problem(&json!([{"MsgType": "TIMImageElem", "MsgContent": {"UUID": "x"}}])).is_none());
+        assert!(problem(&json!([])).is_some());
+        assert!(problem(&json!({"MsgType": "TIMTextElem"})).is_some());
+        assert!(problem(&json!([{"MsgType": "TIMTextElem", "MsgContent": {}}])).is_some());
+        assert!(problem(&json!([{"MsgType": "TIMCustomElem", "MsgContent": {"Data": 1}}])).is_some());
+        assert!(problem(&json!([{"MsgType": "TIMMagicElem", "MsgContent": {}}])).is_some());
+        assert!(has_custom(&json!([{"MsgType": "TIMCustomElem", "MsgContent": {}}])));
+        assert!(!has_custom(&json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": ""}}])));
+    }
+}

@@ -384,3 +384,25 @@ async fn faults_fail_before_any_effect_and_shuffled_callbacks_flush() {
     let deliveries = f.get("callbacks").await;
     assert!(deliveries.as_array().unwrap().iter().all(|d| d["state"] == "delivered" && d["attempts"] == 1));
 }
+
+#[tokio::test]
+async fn dropped_callbacks_are_recorded_as_lost_and_backdated_messages_roam_in_time_order() {
+    let f = start().await;
+    f.import(&["a", "b"]).await;
+    f.control("callbacks/mode", json!({"drop_percent": 100})).await;
+    f.control("clients/message", json!({"from": "a", "to": "b", "text": "new", "time": NOW + 10})).await;
+    f.control("clients/message", json!({"from": "a", "to": "b", "text": "old", "time": NOW - 10})).await;
+    assert!(f.callbacks("C2C.CallbackAfterSendMsg").await.is_empty());
+    let deliveries = f.get("callbacks").await;
+    assert!(deliveries.as_array().unwrap().iter().all(|d| d["state"] == "lost"));
+    let body = json!({"Operator_Account": "b", "Peer_Account": "a", "MaxCnt": 10, "MinTime": 0, "MaxTime": NOW + 60});
+    let answer = f.ok("openim/admin_getroammsg", body).await;
+    let texts: Vec<&str> = answer["MsgList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["MsgBody"][0]["MsgContent"]["Text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["new", "old"]);
+    assert_eq!(answer["Complete"], 1);
+}
