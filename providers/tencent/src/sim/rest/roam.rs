@@ -120,7 +120,7 @@ pub(super) fn admin_getroammsg(world: &mut World, body: &Value, _ctx: &Ctx<'_>) 
         .collect();
     // Newest first; a simulated client may back-date a message, so sort by time, then by arrival.
     window.reverse();
-    window.sort_by(|x, y| y.time.cmp(&x.time));
+    window.sort_by_key(|m| std::cmp::Reverse(m.time));
     let start = match b.last_msg_key.as_deref().filter(|k| !k.is_empty()) {
         Some(key) => window.iter().position(|m| m.msg_key == key).map_or(0, |i| i + 1),
         None => 0,
