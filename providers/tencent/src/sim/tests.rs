@@ -406,3 +406,45 @@ async fn dropped_callbacks_are_recorded_as_lost_and_backdated_messages_roam_in_t
     assert_eq!(texts, ["new", "old"]);
     assert_eq!(answer["Complete"], 1);
 }
+
+#[tokio::test]
+async fn callbacks_are_attempted_once_unless_retry_mode_is_on() {
+    let f = start().await;
+    f.import(&["a", "b"]).await;
+    // A receiver that answers 503 to its first two requests.
+    let hits = Arc::new(Mutex::new(0u32));
+    let flaky = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/flaky", flaky.local_addr().unwrap());
+    let counter = hits.clone();
+    let app = Router::new().route(
+        "/flaky",
+        post(move || {
+            let counter = counter.clone();
+            async move {
+                let mut n = counter.lock().unwrap();
+                *n += 1;
+                if *n <= 2 {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(flaky, app).await });
+    assert_eq!(f.control("callbacks/url", json!({"url": url})).await.status(), 200);
+    f.control("clients/message", json!({"from": "a", "to": "b", "text": "once"})).await;
+    f.control("callbacks/flush", json!({})).await;
+    f.control("callbacks/mode", json!({"retry": true})).await;
+    f.control("clients/message", json!({"from": "a", "to": "b", "text": "retried"})).await;
+    f.control("callbacks/flush", json!({})).await;
+    let deliveries = f.get("callbacks").await;
+    let summary: Vec<(&str, u64, u64)> = deliveries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["state"].as_str().unwrap(), d["attempts"].as_u64().unwrap(), d["status"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(summary, [("failed", 1, 503), ("delivered", 2, 200)]);
+    assert!(deliveries[1]["query"].as_str().unwrap().contains("Sign="));
+}
