@@ -115,7 +115,7 @@ impl Parser {
     pub fn applied(&self, body: &[u8]) -> anyhow::Result<Applied> {
         let parsed = self
             .provider
-            .parse_callback(body)
+            .parse_callback("/callbacks/netease", body)
             .map_err(|e| anyhow::anyhow!("the bench built a body the parser refuses: {}", e.0))?;
         Ok(Applied {
             raw: RawCallback {

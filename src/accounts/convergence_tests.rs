@@ -89,8 +89,8 @@ impl ImProvider for Gated {
     fn verify_callback(&self, request: &CallbackRequest, now: SystemTime) -> Result<(), VerifyFailure> {
         self.inner.verify_callback(request, now)
     }
-    fn parse_callback(&self, body: &[u8]) -> Result<ParsedCallback, ParseError> {
-        self.inner.parse_callback(body)
+    fn parse_callback(&self, path_and_query: &str, body: &[u8]) -> Result<ParsedCallback, ParseError> {
+        self.inner.parse_callback(path_and_query, body)
     }
     fn callback_ack(&self) -> Ack {
         self.inner.callback_ack()

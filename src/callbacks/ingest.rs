@@ -115,8 +115,9 @@ impl Ingest {
             return StatusCode::UNAUTHORIZED.into_response();
         }
         let received_at = SystemTime::now();
+        let parsed = self.provider.parse_callback(&request.path_and_query, &request.body);
         let body = request.body;
-        let parsed = match self.provider.parse_callback(&body) {
+        let parsed = match parsed {
             Ok(parsed) => parsed,
             Err(err) => return self.dead_letter(body, received_at, &err.0).await,
         };

@@ -1,4 +1,4 @@
-//! The command line: `imbridge [serve]`, `imbridge simulate`, `imbridge sign`. `main.rs` only
+//! The command line: `imbridge [serve]`, `imbridge simulate [--provider tencent]`, `imbridge sign`, `imbridge sign-tencent`. `main.rs` only
 //! parses and calls [`run`].
 
 mod sign;
@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use imbridge_netease::sim::{SimConfig, Simulator};
+use imbridge_tencent::sim as tencent_sim;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +21,7 @@ use crate::app::Application;
 use crate::config::{Config, LogFormat};
 
 #[derive(Debug, Parser)]
-#[command(name = "imbridge", version, about = "Bridge between an e-commerce backend and IM providers (NetEase YunXin)")]
+#[command(name = "imbridge", version, about = "Bridge between an e-commerce backend and IM providers (NetEase YunXin, Tencent Cloud IM)")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -30,7 +31,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the service (the default). Configuration: config/default.toml, --config, IMBRIDGE_* variables.
     Serve(ServeArgs),
-    /// Run the NetEase simulator as a standalone server (for front-end development and tests).
+    /// Run a provider simulator (NetEase or Tencent) as a standalone server (front-end development, tests).
     Simulate(SimulateArgs),
     /// Print the NetEase signature headers for a body and secret.
     Sign(SignArgs),
@@ -45,18 +46,42 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum SimProvider {
+    #[default]
+    Netease,
+    Tencent,
+}
+
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
+    /// Which provider to simulate.
+    #[arg(long, value_enum, default_value_t = SimProvider::Netease)]
+    pub provider: SimProvider,
     #[arg(long, default_value = "127.0.0.1:9090")]
     pub listen: SocketAddr,
+    /// NetEase: the app key.
     #[arg(long, default_value = "imbridge-sandbox")]
     pub app_key: String,
+    /// NetEase: the app secret.
     #[arg(long, env = "IMBRIDGE_SIM_APP_SECRET", hide_env_values = true, default_value = "imbridge-sandbox-secret")]
     pub app_secret: String,
+    /// Tencent: the SDKAppID.
+    #[arg(long, default_value_t = 1_400_000_000)]
+    pub sdkappid: u64,
+    /// Tencent: the app's secret key (signs and verifies UserSigs).
+    #[arg(long, env = "IMBRIDGE_SIM_SECRET_KEY", hide_env_values = true, default_value = "imbridge-sandbox-secret")]
+    pub secret_key: String,
+    /// Tencent: the App admin account the REST API accepts.
+    #[arg(long, default_value = "administrator")]
+    pub admin: String,
+    /// Tencent: the callback token (callbacks carry Sign and RequestTime when set).
+    #[arg(long, env = "IMBRIDGE_SIM_CALLBACK_TOKEN", hide_env_values = true)]
+    pub callback_token: Option<String>,
     /// Where to post signed callbacks (e.g. http://127.0.0.1:8080/callbacks/netease).
     #[arg(long)]
     pub callback_url: Option<String>,
-    /// Keep the simulator's state in this file across restarts.
+    /// NetEase: keep the simulator's state in this file across restarts.
     #[arg(long)]
     pub state_file: Option<PathBuf>,
 }
@@ -90,6 +115,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     telemetry::init(LogFormat::Text, "info");
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let stop = CancellationToken::new();
+    cancel_on_signal(stop.clone());
+    if args.provider == SimProvider::Tencent {
+        let config = tencent_sim::SimConfig {
+            sdkappid: args.sdkappid,
+            secret_key: args.secret_key,
+            admin: args.admin,
+            callback_url: args.callback_url,
+            callback_token: args.callback_token,
+            ..tencent_sim::SimConfig::default()
+        };
+        let sim = tencent_sim::Simulator::start(config, listener).await.context("cannot start the simulator")?;
+        tracing::info!(base_url = %sim.base_url(), "Tencent IM simulator running (/v4/...); Ctrl-C stops it");
+        stop.cancelled().await;
+        sim.shutdown().await;
+        return Ok(());
+    }
     let config = SimConfig {
         app_key: args.app_key,
         app_secret: args.app_secret,
@@ -99,8 +141,6 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     };
     let sim = Simulator::start(config, listener).await.context("cannot start the simulator")?;
     tracing::info!(base_url = %sim.base_url(), "NetEase simulator running; Ctrl-C stops it");
-    let stop = CancellationToken::new();
-    cancel_on_signal(stop.clone());
     stop.cancelled().await;
     sim.shutdown().await;
     Ok(())

@@ -190,7 +190,6 @@ pub struct SandboxConfig {
     pub tencent_sdkappid: u64,
     pub tencent_secret_key: SecretString,
     pub tencent_callback_token: SecretString,
-    pub tencent_state_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -315,13 +314,9 @@ impl Config {
         Self::from_sources(None, EnvVars::new([])).expect("config/default.toml is valid")
     }
 
-    /// Where the sandbox simulator keeps its state.
+    /// Where the sandbox NetEase simulator keeps its state (the Tencent simulator keeps it in memory).
     pub fn sandbox_state_path(&self) -> PathBuf {
-        let file = match self.provider {
-            ProviderKind::Netease => &self.sandbox.state_file,
-            ProviderKind::Tencent => &self.sandbox.tencent_state_file,
-        };
-        self.data_dir.join(file)
+        self.data_dir.join(&self.sandbox.state_file)
     }
 
     /// Whether the configured provider is simulated in-process (no base URL set for it).

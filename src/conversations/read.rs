@@ -6,14 +6,14 @@ use std::time::SystemTime;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::Json;
-use imbridge_provider::{Event, ReadReport, Target};
+use imbridge_provider::{Event, ReadPosition, ReadReport, Target};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::pair;
 use crate::app::AppState;
 use crate::error::{ApiPath, AppError, ErrorBody, OptionalApiJson};
-use crate::messages::{Applied, PairQuery, RawCallback};
+use crate::messages::{Applied, PairQuery, RawCallback, F_KEY, F_SENT_AT};
 use crate::notifications::{Message, NewNotification};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -88,7 +88,7 @@ pub(super) async fn mark_read(
         only_from: Some(peer.clone()),
     };
     let newest = store.pair_messages(&reader, &peer, &newest_from_peer).await?.into_iter().next();
-    let up_to = request.up_to.or_else(|| newest.as_ref().and_then(|d| d["msgTimestamp"].as_i64()));
+    let up_to = request.up_to.or_else(|| newest.as_ref().and_then(|d| d[F_SENT_AT].as_i64()));
 
     if let Some(read_up_to_ms) = up_to {
         // Applied like a receipt from the provider (the watermark only moves forward), and kept in
@@ -106,12 +106,20 @@ pub(super) async fn mark_read(
     }
 
     // The provider hears of it through the outbox, once per newest message read.
-    let receipt = match newest.as_ref().and_then(|d| Some((d["msgidServer"].as_str()?, d["msgidClient"].as_str()?))) {
-        Some((key, client_id)) => {
+    let position = newest.as_ref().and_then(|d| {
+        Some(ReadPosition {
+            key: d[F_KEY].as_str()?.to_owned(),
+            msgid_client: d["msgidClient"].as_str().map(str::to_owned),
+            sent_at_ms: d[F_SENT_AT].as_i64()?,
+        })
+    });
+    let receipt = match position.filter(|p| state.provider.can_mark_read(p)) {
+        Some(position) => {
+            let idempotency_key = format!("read-receipt:{reader}:{peer}:{}", position.key);
             let receipt = NewNotification {
-                message: Message::read_receipt(&reader, client_id),
+                message: Message::read_receipt(&reader, position),
                 target: Target::Users(vec![peer.clone()]),
-                idempotency_key: Some(format!("read-receipt:{reader}:{peer}:{key}")),
+                idempotency_key: Some(idempotency_key),
             };
             let submitted = state.outbox.enqueue(&receipt).await.map_err(|e| match e {
                 crate::notifications::SubmitError::Store(e) => AppError::from(e),

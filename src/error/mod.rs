@@ -137,7 +137,7 @@ impl AppError {
             AppError::NoAgentAvailable { .. } => "no_agent_available",
             AppError::ProviderRejected { .. } => "provider_rejected",
             AppError::ProviderUnavailable { .. } => "provider_unavailable",
-            AppError::ProviderUnsupported(_) => "not_supported",
+            AppError::ProviderUnsupported(_) => "not_supported_by_provider",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
         }

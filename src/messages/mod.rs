@@ -36,6 +36,7 @@ mod model;
 mod mongo;
 
 pub use embedded::EmbeddedMessageStore;
+pub(crate) use model::{F_KEY, F_SENT_AT};
 pub use mongo::{MongoMessageStore, MongoStoreOptions};
 
 /// A callback body as received, for the audit trail (and the dead-letter store).

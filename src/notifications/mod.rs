@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use config::OutboxConfig;
-pub use model::{Message, NewNotification, NotificationStatus, Outcome, ReadReceipt};
+pub use model::{Message, NewNotification, NotificationStatus, Outcome};
 pub use request::NotificationRequest;
 pub use routes::{router, ApiDoc};
 pub use store::{Backlog, ClaimedItem, Enqueued, OutboxStore, Settled};

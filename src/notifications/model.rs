@@ -1,7 +1,7 @@
 //! What a notification is once accepted: the message it carries, where it goes, and how its
 //! delivery is going. Pure data and rules; the store and the worker build on these.
 
-use imbridge_provider::{Notification, Target};
+use imbridge_provider::{Notification, ReadPosition, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -22,19 +22,13 @@ pub struct Message {
     /// recipient (`POST /v1/conversations/{accid}/{peer}/read`): delivered with the same outbox
     /// guarantees (durable, retried, de-duplicated by request id, visible in its status).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_receipt: Option<ReadReceipt>,
+    pub read_receipt: Option<ReadPosition>,
 }
 
-/// A read receipt to deliver: `from` has read the recipient's messages up to this one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReadReceipt {
-    /// The client id of the newest message read.
-    pub msgid_client: String,
-}
 
 impl Message {
-    /// A read receipt from `reader` to `peer`'s messages up to `msgid_client`.
-    pub fn read_receipt(reader: &str, msgid_client: &str) -> Self {
+    /// A read receipt from `reader` to `peer`'s messages up to `position`.
+    pub fn read_receipt(reader: &str, position: ReadPosition) -> Self {
         Message {
             from: reader.to_owned(),
             attach: String::new(),
@@ -44,7 +38,7 @@ impl Message {
             online_only: false,
             badge: false,
             route: false,
-            read_receipt: Some(ReadReceipt { msgid_client: msgid_client.to_owned() }),
+            read_receipt: Some(position),
         }
     }
 

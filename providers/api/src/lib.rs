@@ -144,6 +144,20 @@ pub struct SendOutcome {
     pub duplicate: bool,
 }
 
+/// The newest message a read receipt covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadPosition {
+    /// The provider's message key (empty in receipts queued before it was recorded).
+    #[serde(default)]
+    pub key: String,
+    /// The message's client-side id, when the provider has one (NetEase `msgidClient`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msgid_client: Option<String>,
+    /// Sent-at, ms since the epoch (0 in receipts queued before it was recorded).
+    #[serde(default)]
+    pub sent_at_ms: i64,
+}
+
 /// An inbound callback request, as received: everything a provider may sign.
 #[derive(Debug, Clone)]
 pub struct CallbackRequest {
@@ -287,17 +301,24 @@ pub trait ImProvider: Send + Sync + 'static {
         request_id: &str,
     ) -> Result<SendOutcome, ProviderError>;
 
-    /// Tell the provider that `reader` has read `peer`'s messages up to the one whose client id is
-    /// `msgid_client` (a read receipt sent on the reader's behalf, which the provider passes on to
-    /// both sides' apps). `request_id` as for [`ImProvider::send_notification`].
+    /// Whether [`ImProvider::mark_read`] can act on `position` (NetEase needs the message's client
+    /// id, which some stored documents lack). The service sends no receipt it cannot deliver.
+    fn can_mark_read(&self, position: &ReadPosition) -> bool {
+        let _ = position;
+        false
+    }
+
+    /// Tell the provider that `reader` has read `peer`'s messages up to `position` (a read receipt
+    /// sent on the reader's behalf, which the provider passes on to both sides' apps). `request_id`
+    /// as for [`ImProvider::send_notification`].
     async fn mark_read(
         &self,
         reader: &str,
         peer: &str,
-        msgid_client: &str,
+        position: &ReadPosition,
         request_id: &str,
     ) -> Result<SendOutcome, ProviderError> {
-        let _ = (reader, peer, msgid_client, request_id);
+        let _ = (reader, peer, position, request_id);
         Err(ProviderError::Unsupported("read receipts"))
     }
 
@@ -307,8 +328,9 @@ pub trait ImProvider: Send + Sync + 'static {
     /// Verify a callback against the provider's signature scheme at time `now`.
     fn verify_callback(&self, request: &CallbackRequest, now: SystemTime) -> Result<(), VerifyFailure>;
 
-    /// Parse a verified callback body into events.
-    fn parse_callback(&self, body: &[u8]) -> Result<ParsedCallback, ParseError>;
+    /// Parse a verified callback body into events. `path_and_query` is the request's (Tencent puts
+    /// the client's platform in the query string); a provider that needs only the body ignores it.
+    fn parse_callback(&self, path_and_query: &str, body: &[u8]) -> Result<ParsedCallback, ParseError>;
 
     /// The body that acknowledges a stored callback.
     fn callback_ack(&self) -> Ack;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use imbridge_provider::{
     Ack, CallbackRequest, Credential, EnsureOutcome, FriendMode, ImProvider, InvalidField, Notification, ParseError,
-    ParsedCallback, Profile, ProviderError, SendOutcome, Target, VerifyFailure,
+    ParsedCallback, Profile, ProviderError, ReadPosition, SendOutcome, Target, VerifyFailure,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -278,14 +278,22 @@ impl ImProvider for NeteaseProvider {
 
     /// `msg/markReadMsg`: the reader's read receipt, which NetEase delivers to both sides (and copies
     /// to the callback as eventType 30). A repeat of the same request id is 431: already done.
+    /// NetEase names the message by its client id.
+    fn can_mark_read(&self, position: &ReadPosition) -> bool {
+        position.msgid_client.is_some()
+    }
+
     async fn mark_read(
         &self,
         reader: &str,
         peer: &str,
-        msgid_client: &str,
+        position: &ReadPosition,
         request_id: &str,
     ) -> Result<SendOutcome, ProviderError> {
-        let request = MarkRead { from: reader.to_owned(), to: peer.to_owned(), msgid_client: msgid_client.to_owned() };
+        let Some(msgid_client) = position.msgid_client.clone() else {
+            return Err(ProviderError::Invalid(InvalidField::new("msgid_client", "NetEase needs the message's client id")));
+        };
+        let request = MarkRead { from: reader.to_owned(), to: peer.to_owned(), msgid_client };
         match self.client.mark_read_msg(&request, Some(request_id)).await {
             Ok(()) => Ok(SendOutcome { unregistered: Vec::new(), duplicate: false }),
             Err(NeteaseError::Api { code: codes::REPEATED_REQUEST, .. }) => {
@@ -310,7 +318,7 @@ impl ImProvider for NeteaseProvider {
         callback::verify(request, &self.app_key, self.app_secret.expose_secret(), now, self.callback_window)
     }
 
-    fn parse_callback(&self, body: &[u8]) -> Result<ParsedCallback, ParseError> {
+    fn parse_callback(&self, _path_and_query: &str, body: &[u8]) -> Result<ParsedCallback, ParseError> {
         callback::parse_with(body, self.parse)
     }
 

@@ -253,7 +253,7 @@ proptest! {
     fn genuine_requests_verify_and_parse(body in body(), offset in -(WINDOW_MS as i64)..=WINDOW_MS as i64) {
         let req = signed(&body, SENT_AT_MS);
         prop_assert_eq!(PROVIDER.verify_callback(&req, at_ms(SENT_AT_MS.checked_add_signed(offset).unwrap())), Ok(()));
-        let _ = PROVIDER.parse_callback(&req.body);
+        let _ = PROVIDER.parse_callback(&req.path_and_query, &req.body);
     }
 
     #[test]
@@ -272,7 +272,7 @@ proptest! {
         if PROVIDER.verify_callback(&req, at_ms(now_ms)).is_ok() {
             prop_assert!(carries_the_signature(&genuine, &req), "verified: {:?}", req);
             prop_assert!(now_ms.abs_diff(SENT_AT_MS) <= WINDOW_MS, "verified {} ms away", now_ms.abs_diff(SENT_AT_MS));
-            let _ = PROVIDER.parse_callback(&req.body);
+            let _ = PROVIDER.parse_callback(&req.path_and_query, &req.body);
         }
     }
 

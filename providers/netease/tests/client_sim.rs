@@ -507,7 +507,7 @@ async fn simulator_callbacks_verify_and_parse() {
     let mut chat = None;
     for request in &requests {
         provider.verify_callback(request, SystemTime::now()).unwrap();
-        let parsed = provider.parse_callback(&request.body).unwrap();
+        let parsed = provider.parse_callback(&request.path_and_query, &request.body).unwrap();
         for event in parsed.events {
             if let Event::Message(m) = event {
                 if m.key == sent.msgid {

@@ -59,7 +59,7 @@ async fn history_comes_back_oldest_first_in_the_callback_shape() {
     assert_eq!(events.len(), 3);
     for (event, callback) in events.iter().zip(&sent) {
         // The callback of the same message, parsed: the same fact.
-        let parsed = provider.parse_callback(callback.to_string().as_bytes()).unwrap();
+        let parsed = provider.parse_callback("/callbacks/netease", callback.to_string().as_bytes()).unwrap();
         let Event::Message(called_back) = &parsed.events[0] else { panic!("a message") };
         assert_eq!(event.key, called_back.key);
         assert_eq!((&event.from, &event.to), (&called_back.from, &called_back.to));

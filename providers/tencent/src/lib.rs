@@ -10,3 +10,9 @@ pub mod provider;
 pub mod sign;
 pub mod sim;
 pub mod usersig;
+pub mod validate;
+
+pub use client::TencentClient;
+pub use config::TencentConfig;
+pub use error::TencentError;
+pub use provider::TencentProvider;
