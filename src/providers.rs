@@ -133,7 +133,9 @@ async fn start_sandbox(
 async fn build_tencent(config: &Config, callback_url: &str) -> Result<ProviderSetup, ProviderSetupError> {
     let settings = &config.tencent;
     let (base_url, sdkappid, secret_key, callback_token, sandbox) = match &settings.base_url {
-        Some(url) => (url.clone(), settings.sdkappid, settings.secret_key.clone(), settings.callback_token.clone(), None),
+        Some(url) => {
+            (url.clone(), settings.sdkappid, settings.secret_key.clone(), settings.callback_token.clone(), None)
+        }
         None => {
             let or_sandbox = |value: &SecretString, sandbox: &SecretString| {
                 if value.expose_secret().trim().is_empty() {

@@ -21,7 +21,11 @@ use crate::app::Application;
 use crate::config::{Config, LogFormat};
 
 #[derive(Debug, Parser)]
-#[command(name = "imbridge", version, about = "Bridge between an e-commerce backend and IM providers (NetEase YunXin, Tencent Cloud IM)")]
+#[command(
+    name = "imbridge",
+    version,
+    about = "Bridge between an e-commerce backend and IM providers (NetEase YunXin, Tencent Cloud IM)"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -2,6 +2,7 @@
 //! contain `:` (NetEase's rule), so `:` separates the parts.
 
 use crate::error::AppError;
+use crate::messages::{F_KEY, F_SENT_AT};
 
 /// Where a walk of an inbox stands: the walk's reference moment (the newest activity when it
 /// began: conversations active since are placed where they stood then) and the last row returned.
@@ -51,10 +52,7 @@ impl MessageCursor {
 
     /// The cursor of a stored message document.
     pub fn of(document: &serde_json::Value) -> Option<Self> {
-        Some(Self {
-            at_ms: document.get("msgTimestamp")?.as_i64()?,
-            key: document.get("msgidServer")?.as_str()?.to_owned(),
-        })
+        Some(Self { at_ms: document.get(F_SENT_AT)?.as_i64()?, key: document.get(F_KEY)?.as_str()?.to_owned() })
     }
 }
 

@@ -13,7 +13,11 @@ use super::page_limit;
 use crate::accounts::canonical_accid;
 use crate::app::AppState;
 use crate::error::{ApiQuery, AppError, ErrorBody};
-use crate::messages::{ConversationPage, ConversationSummary, MessageStore, PairQuery};
+use imbridge_provider::ImProvider;
+
+use crate::messages::{
+    ConversationPage, ConversationSummary, MessageStore, PairQuery, F_FROM, F_KEY, F_RECALLED, F_SENT_AT, F_TO,
+};
 
 /// How many conversations active since a walk began are re-placed where they stood then; beyond
 /// it (an account with that many new conversations during one walk) the rest keep their new place.
@@ -75,15 +79,16 @@ pub struct LastMessage {
 }
 
 impl LastMessage {
-    fn of(document: &Value) -> Option<Self> {
+    fn of(provider: &dyn ImProvider, document: &Value) -> Option<Self> {
+        let content = provider.message_content(document);
         Some(LastMessage {
-            msgid_server: document.get("msgidServer")?.as_str()?.to_owned(),
-            from: document.get("from")?.as_str()?.to_owned(),
-            to: document.get("to")?.as_str()?.to_owned(),
-            kind: document.get("msgType").and_then(Value::as_str).map(str::to_owned),
-            body: document.get("body").cloned().unwrap_or(Value::Null),
-            sent_at: document.get("msgTimestamp")?.as_i64()?,
-            recalled: document.get("recalled").and_then(Value::as_bool).unwrap_or(false),
+            msgid_server: document.get(F_KEY)?.as_str()?.to_owned(),
+            from: document.get(F_FROM)?.as_str()?.to_owned(),
+            to: document.get(F_TO)?.as_str()?.to_owned(),
+            kind: content.kind,
+            body: content.body,
+            sent_at: document.get(F_SENT_AT)?.as_i64()?,
+            recalled: document.get(F_RECALLED).and_then(Value::as_bool).unwrap_or(false),
         })
     }
 }
@@ -157,13 +162,12 @@ pub(super) async fn list(
         store.watermarks_on(&owner, &peers),
         store.unread(&owner, &peers),
     )?;
-    let last: HashMap<&str, &Value> =
-        documents.iter().filter_map(|d| Some((d.get("msgidServer")?.as_str()?, d))).collect();
+    let last: HashMap<&str, &Value> = documents.iter().filter_map(|d| Some((d.get(F_KEY)?.as_str()?, d))).collect();
     let conversations = rows
         .iter()
         .map(|r| Conversation {
             peer: r.summary.peer.clone(),
-            last_message: last.get(r.summary.last_key.as_str()).and_then(|d| LastMessage::of(d)),
+            last_message: last.get(r.summary.last_key.as_str()).and_then(|d| LastMessage::of(provider.as_ref(), d)),
             unread: unread.get(&r.summary.peer).copied().unwrap_or(0),
             peer_read_at: read_marks.get(&r.summary.peer).copied(),
         })
@@ -195,7 +199,7 @@ async fn moved_since(
         let then =
             PairQuery { from_ms: i64::MIN, to_ms: as_of_ms, after: None, ascending: false, limit: 1, only_from: None };
         let Some(at_ms) =
-            store.pair_messages(owner, &summary.peer, &then).await?.first().and_then(|d| d["msgTimestamp"].as_i64())
+            store.pair_messages(owner, &summary.peer, &then).await?.first().and_then(|d| d[F_SENT_AT].as_i64())
         else {
             continue;
         };

@@ -10,7 +10,9 @@ use super::cursor::MessageCursor;
 use super::{page_limit, pair};
 use crate::app::AppState;
 use crate::error::{ApiQuery, AppError, ErrorBody};
-use crate::messages::PairQuery;
+use imbridge_provider::ImProvider;
+
+use crate::messages::{PairQuery, F_FROM, F_KEY, F_RECALLED, F_SENT_AT, F_STATE, F_TO};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -60,20 +62,22 @@ pub struct ChatMessage {
 }
 
 impl ChatMessage {
-    pub(super) fn of(d: &Value) -> Option<Self> {
+    /// A stored document as the API shows it: the store's fields, and what `provider` reads of its own.
+    pub(super) fn of(provider: &dyn ImProvider, d: &Value) -> Option<Self> {
         let text = |field: &str| d.get(field).and_then(Value::as_str).map(str::to_owned);
+        let content = provider.message_content(d);
         Some(ChatMessage {
-            msgid_server: text("msgidServer")?,
-            msgid_client: text("msgidClient"),
-            from: text("from")?,
-            to: text("to")?,
-            kind: text("msgType"),
-            body: d.get("body").cloned().unwrap_or(Value::Null),
-            attach: d.get("attach").cloned().unwrap_or(Value::Null),
-            ext: d.get("ext").cloned().unwrap_or(Value::Null),
-            sent_at: d.get("msgTimestamp")?.as_i64()?,
-            recalled: d.get("recalled").and_then(Value::as_bool).unwrap_or(false),
-            read: d.get("state").and_then(Value::as_i64) == Some(1),
+            msgid_server: text(F_KEY)?,
+            msgid_client: content.client_id,
+            from: text(F_FROM)?,
+            to: text(F_TO)?,
+            kind: content.kind,
+            body: content.body,
+            attach: content.attach,
+            ext: content.ext,
+            sent_at: d.get(F_SENT_AT)?.as_i64()?,
+            recalled: d.get(F_RECALLED).and_then(Value::as_bool).unwrap_or(false),
+            read: d.get(F_STATE).and_then(Value::as_i64) == Some(1),
         })
     }
 }
@@ -124,6 +128,6 @@ pub(super) async fn list(
     if ascending {
         documents.reverse();
     }
-    let messages = documents.iter().filter_map(ChatMessage::of).collect();
+    let messages = documents.iter().filter_map(|d| ChatMessage::of(state.provider.as_ref(), d)).collect();
     Ok(Json(Chat { messages, next_cursor }))
 }

@@ -36,7 +36,7 @@ mod model;
 mod mongo;
 
 pub use embedded::EmbeddedMessageStore;
-pub(crate) use model::{F_KEY, F_SENT_AT};
+pub(crate) use model::{F_FROM, F_KEY, F_RECALLED, F_SENT_AT, F_STATE, F_TO};
 pub use mongo::{MongoMessageStore, MongoStoreOptions};
 
 /// A callback body as received, for the audit trail (and the dead-letter store).

@@ -25,7 +25,6 @@ pub struct Message {
     pub read_receipt: Option<ReadPosition>,
 }
 
-
 impl Message {
     /// A read receipt from `reader` to `peer`'s messages up to `position`.
     pub fn read_receipt(reader: &str, position: ReadPosition) -> Self {

@@ -140,8 +140,7 @@ impl Worker {
     async fn deliver(self: Arc<Self>, item: ClaimedItem) {
         let result = match (&item.message.read_receipt, &item.target) {
             (Some(receipt), Target::Users(peers)) if peers.len() == 1 => {
-                let send =
-                    self.provider.mark_read(&item.message.from, &peers[0], receipt, &item.request_id);
+                let send = self.provider.mark_read(&item.message.from, &peers[0], receipt, &item.request_id);
                 self.keep_leased(&item, send).await
             }
             (Some(_), _) => Err(ProviderError::Invalid(imbridge_provider::InvalidField::new(

@@ -60,7 +60,7 @@ pub async fn sweep_once(routing: &RoutingStore, messages: &Arc<dyn MessageStore>
                 only_from: None,
             };
             let newest = messages.pair_messages(&assignment.buyer, &assignment.agent, &query).await?;
-            match newest.first().and_then(|doc| doc.get("msgTimestamp").and_then(Value::as_i64)) {
+            match newest.first().and_then(|doc| doc.get(crate::messages::F_SENT_AT).and_then(Value::as_i64)) {
                 Some(at) => routing.touch(&assignment.id, assignment.activity_at_ms, at).await?,
                 None => {
                     let since = Some(assignment.activity_at_ms);

@@ -99,3 +99,21 @@ pub struct Presence {
     /// The provider's own fields (clientType, clientIp, code, ...).
     pub document: Map<String, Value>,
 }
+
+/// What a page shows of a stored message, read from the provider's own document by the provider
+/// that wrote it (the service never reads provider field names).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageContent {
+    /// The message type in NetEase's vocabulary, which the API has always used (`TEXT`, `PICTURE`,
+    /// `AUDIO`, `VIDEO`, `LOCATION`, `FILE`, `CUSTOM`, `TIPS`, ...); a type with no equivalent keeps
+    /// the provider's own name.
+    pub kind: Option<String>,
+    /// The text of a text message, else the provider's body as sent.
+    pub body: Value,
+    /// A custom or media message's payload, when the provider keeps it apart from the body.
+    pub attach: Value,
+    /// The sender's extension data (NetEase `ext`, Tencent `CloudCustomData`).
+    pub ext: Value,
+    /// The client-side message id, when the provider has one (NetEase `msgidClient`).
+    pub client_id: Option<String>,
+}

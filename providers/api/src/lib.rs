@@ -335,6 +335,10 @@ pub trait ImProvider: Send + Sync + 'static {
     /// The body that acknowledges a stored callback.
     fn callback_ack(&self) -> Ack;
 
+    /// What a page shows of a message this provider's callbacks (or history) stored: `document` is
+    /// the [`MessageEvent::document`] as stored, plus the store's own fields.
+    fn message_content(&self, document: &serde_json::Value) -> MessageContent;
+
     /// The one-to-one history the provider keeps between `accid` and `peer`, both directions,
     /// sent within [`from_ms`, `to_ms`] (ms since the epoch, `from_ms < to_ms`), **oldest first**,
     /// at most `limit` messages (NetEase: 1..=100; a larger `limit` is [`ProviderError::Invalid`]).

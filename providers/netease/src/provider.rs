@@ -4,10 +4,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use imbridge_provider::{
-    Ack, CallbackRequest, Credential, EnsureOutcome, FriendMode, ImProvider, InvalidField, Notification, ParseError,
-    ParsedCallback, Profile, ProviderError, ReadPosition, SendOutcome, Target, VerifyFailure,
+    Ack, CallbackRequest, Credential, EnsureOutcome, FriendMode, ImProvider, InvalidField, MessageContent,
+    Notification, ParseError, ParsedCallback, Profile, ProviderError, ReadPosition, SendOutcome, Target, VerifyFailure,
 };
 use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
 
 use crate::callback::ParseOptions;
 use crate::client::friend::{AddFriend, FriendAddType};
@@ -291,7 +292,10 @@ impl ImProvider for NeteaseProvider {
         request_id: &str,
     ) -> Result<SendOutcome, ProviderError> {
         let Some(msgid_client) = position.msgid_client.clone() else {
-            return Err(ProviderError::Invalid(InvalidField::new("msgid_client", "NetEase needs the message's client id")));
+            return Err(ProviderError::Invalid(InvalidField::new(
+                "msgid_client",
+                "NetEase needs the message's client id",
+            )));
         };
         let request = MarkRead { from: reader.to_owned(), to: peer.to_owned(), msgid_client };
         match self.client.mark_read_msg(&request, Some(request_id)).await {
@@ -324,6 +328,18 @@ impl ImProvider for NeteaseProvider {
 
     fn callback_ack(&self) -> Ack {
         Ack { content_type: "application/json", body: r#"{"code":200}"# }
+    }
+
+    /// The eventType 1 document's own fields, which history imports share.
+    fn message_content(&self, d: &Value) -> MessageContent {
+        let field = |name: &str| d.get(name).cloned().unwrap_or(Value::Null);
+        MessageContent {
+            kind: d.get("msgType").and_then(Value::as_str).map(str::to_owned),
+            body: field("body"),
+            attach: field("attach"),
+            ext: field("ext"),
+            client_id: d.get("msgidClient").and_then(Value::as_str).map(str::to_owned),
+        }
     }
 
     /// `history/querySessionMsg` oldest first (`reverse=1`), each entry converted by

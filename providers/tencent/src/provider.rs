@@ -23,8 +23,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use imbridge_provider::{
-    Ack, CallbackRequest, Credential, EnsureOutcome, Event, FriendMode, ImProvider, InvalidField, MessageEvent,
-    Notification, ParseError, ParsedCallback, Profile, ProviderError, ReadPosition, SendOutcome, Target,
+    Ack, CallbackRequest, Credential, EnsureOutcome, Event, FriendMode, ImProvider, InvalidField, MessageContent,
+    MessageEvent, Notification, ParseError, ParsedCallback, Profile, ProviderError, ReadPosition, SendOutcome, Target,
     VerifyFailure,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -146,7 +146,8 @@ impl ImProvider for TencentProvider {
         }
         let size = custom_elem(n).to_string().len();
         if size > validate::MSG_BODY_MAX {
-            let reason = format!("attach, push_content, payload and sound together: at most {} bytes", validate::MSG_BODY_MAX);
+            let reason =
+                format!("attach, push_content, payload and sound together: at most {} bytes", validate::MSG_BODY_MAX);
             return Err(InvalidField::new("attach", reason));
         }
         Ok(())
@@ -178,8 +179,10 @@ impl ImProvider for TencentProvider {
         let accid = validate::normalize_user_id("accid", accid).map_err(ProviderError::Invalid)?;
         let items = validate::profile_items(profile).map_err(ProviderError::Invalid)?;
         self.client.account_import(&accid, profile.name.as_deref(), profile.icon.as_deref()).await?;
-        let rest: Vec<_> =
-            items.into_iter().filter(|(tag, _)| !matches!(*tag, "Tag_Profile_IM_Nick" | "Tag_Profile_IM_Image")).collect();
+        let rest: Vec<_> = items
+            .into_iter()
+            .filter(|(tag, _)| !matches!(*tag, "Tag_Profile_IM_Nick" | "Tag_Profile_IM_Image"))
+            .collect();
         if !rest.is_empty() {
             self.client.portrait_set(&accid, &rest).await?;
         }
@@ -301,6 +304,10 @@ impl ImProvider for TencentProvider {
         callback::ack()
     }
 
+    fn message_content(&self, document: &Value) -> MessageContent {
+        message_content(document)
+    }
+
     /// `admin_getroammsg` pages (newest first, ~13 KB each) until the window is exhausted, then the
     /// oldest `limit` of them. Tencent's times are whole seconds, so the window is widened to whole
     /// seconds for the query and cut back to `[from_ms, to_ms]` on the converted times. Recalled
@@ -365,9 +372,70 @@ impl ImProvider for TencentProvider {
     }
 }
 
+/// The API's message type for a Tencent element type (the vocabulary the API has always used).
+fn kind_of(elem_type: &str) -> String {
+    match elem_type {
+        "TIMTextElem" => "TEXT",
+        "TIMImageElem" => "PICTURE",
+        "TIMSoundElem" => "AUDIO",
+        "TIMVideoFileElem" => "VIDEO",
+        "TIMLocationElem" => "LOCATION",
+        "TIMFileElem" => "FILE",
+        "TIMCustomElem" => "CUSTOM",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// A `C2C.CallbackAfterSendMsg` document shown like the API shows any message: the first element's
+/// type; a text message's text as `body` (all its text elements joined), else the `MsgBody` array;
+/// a custom element's `Data` as `attach`; `CloudCustomData` as `ext`. Tencent has no client-side id.
+pub fn message_content(d: &Value) -> MessageContent {
+    let elems = d.get("MsgBody").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let elem_type = |e: &Value| e.get("MsgType").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let kind = elems.first().map(|e| kind_of(&elem_type(e)));
+    let texts: Vec<&str> = elems
+        .iter()
+        .filter(|e| elem_type(e) == "TIMTextElem")
+        .filter_map(|e| e.pointer("/MsgContent/Text").and_then(Value::as_str))
+        .collect();
+    let body = if !texts.is_empty() && texts.len() == elems.len() {
+        Value::String(texts.concat())
+    } else {
+        d.get("MsgBody").cloned().unwrap_or(Value::Null)
+    };
+    let attach = elems
+        .iter()
+        .find(|e| elem_type(e) == "TIMCustomElem")
+        .and_then(|e| e.pointer("/MsgContent/Data"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let ext = match d.get("CloudCustomData") {
+        Some(Value::String(s)) if s.is_empty() => Value::Null,
+        Some(v) => v.clone(),
+        None => Value::Null,
+    };
+    MessageContent { kind, body, attach, ext, client_id: None }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_show_like_any_provider_s() {
+        let text = json!({"MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi "}},
+            {"MsgType": "TIMTextElem", "MsgContent": {"Text": "there"}}], "CloudCustomData": ""});
+        let shown = message_content(&text);
+        assert_eq!((shown.kind.as_deref(), shown.body, shown.ext), (Some("TEXT"), json!("hi there"), Value::Null));
+        let custom = json!({"MsgBody": [{"MsgType": "TIMCustomElem", "MsgContent": {"Data": "{\"o\":1}", "Desc": "d"}}],
+            "CloudCustomData": "{\"imbridge\":\"notification\"}"});
+        let shown = message_content(&custom);
+        assert_eq!(shown.kind.as_deref(), Some("CUSTOM"));
+        assert_eq!(shown.attach, json!("{\"o\":1}"));
+        assert_eq!(shown.body, custom["MsgBody"]);
+        assert_eq!(message_content(&json!({})), MessageContent::default());
+    }
 
     #[test]
     fn a_delivery_item_keeps_its_msg_seq_and_random() {
