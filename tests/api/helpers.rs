@@ -1,12 +1,15 @@
 //! `spawn_app()`: the real application on 127.0.0.1:0, built exactly as `main` builds it, talking to
-//! the NetEase simulator on its own port 0, with a fresh SQLite file in a temp dir (or a fresh
-//! MariaDB database). Each test owns its app, simulator and database, so tests run in parallel.
+//! the NetEase simulator on its own port 0 (or Tencent's: [`Spawn::provider`]), with a fresh SQLite
+//! file in a temp dir (or a fresh MariaDB database). Each test owns its app, simulator and database,
+//! so tests run in parallel. The `chat_*` methods drive the simulator's chat clients the same way on
+//! either provider, so one test can state one behaviour for both.
 
 use std::sync::Arc;
 
 use imbridge::app::Application;
-use imbridge::config::Config;
+use imbridge::config::{Config, ProviderKind};
 use imbridge_netease::sim::{SimConfig, SimHandle, Simulator};
+use imbridge_tencent::sim as tencent_sim;
 use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -17,6 +20,31 @@ use tokio_util::sync::CancellationToken;
 
 pub const API_KEY: &str = "test-api-key-0123456789abcdef";
 pub const APP_KEY: &str = "test-app-key";
+/// The Tencent test app.
+pub const SDKAPPID: u64 = 1_400_000_001;
+pub const CALLBACK_TOKEN: &str = "test-callback-token";
+
+/// Runs each named `async fn name(provider: ProviderKind)` once against each provider's simulator.
+macro_rules! on_both_providers {
+    ($($name:ident),* $(,)?) => {
+        mod netease {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(imbridge::config::ProviderKind::Netease).await
+                }
+            )*
+        }
+        mod tencent {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(imbridge::config::ProviderKind::Tencent).await
+                }
+            )*
+        }
+    };
+}
 
 /// Runs each named `async fn name(backend: Backend)` once against SQLite and once against MariaDB
 /// (`#[ignore = "needs MariaDB"]`; `./scripts/test` runs those with `--include-ignored`).
@@ -162,6 +190,8 @@ pub struct Spawn {
     pub configure: Option<Configure>,
     /// The message store (embedded unless [`Spawn::store`] says MongoDB).
     pub store: Store,
+    /// The IM provider (and so the simulator) the app talks to.
+    pub provider: ProviderKind,
 }
 
 /// A change to the test configuration, applied just before the app is built.
@@ -179,7 +209,14 @@ impl Spawn {
             shared_sim: None,
             configure: None,
             store: Store::Embedded,
+            provider: ProviderKind::Netease,
         }
+    }
+
+    /// Talk to this provider (an external simulator of it, unless sandbox mode is asked for).
+    pub fn provider(mut self, provider: ProviderKind) -> Self {
+        self.provider = provider;
+        self
     }
 
     /// Use this message store; MongoDB gets a fresh database `imbridge_t_<uuid>`, dropped with the app.
@@ -230,7 +267,28 @@ impl Spawn {
             config.mongodb_uri = Some(SecretString::from(mongo.uri.clone()));
         }
 
-        let sim = if self.external_sim {
+        let mut tencent = None;
+        if self.provider == ProviderKind::Tencent {
+            config.provider = ProviderKind::Tencent;
+            config.callbacks.path = "/callbacks/tencent".into();
+            config.tencent.sdkappid = SDKAPPID;
+            config.tencent.secret_key = SecretString::from(sim_secret.clone());
+            config.tencent.callback_token = SecretString::from(CALLBACK_TOKEN.to_owned());
+        }
+        let sim = if self.external_sim && self.provider == ProviderKind::Tencent {
+            let sim_config = tencent_sim::SimConfig {
+                sdkappid: SDKAPPID,
+                secret_key: sim_secret.clone(),
+                callback_url: Some(format!("http://127.0.0.1:{port}{}", config.callbacks.path)),
+                callback_token: Some(CALLBACK_TOKEN.to_owned()),
+                ..tencent_sim::SimConfig::default()
+            };
+            let sim_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the simulator");
+            let sim = tencent_sim::Simulator::start(sim_config, sim_listener).await.expect("start the simulator");
+            config.tencent.base_url = Some(sim.base_url());
+            tencent = Some(sim);
+            None
+        } else if self.external_sim {
             let sim_config = SimConfig {
                 app_key: APP_KEY.to_owned(),
                 app_secret: sim_secret.clone(),
@@ -260,6 +318,7 @@ impl Spawn {
         }
         let app = Application::build(config, Some(listener)).await.expect("build the application");
         let sim_root = match (&sim, app.sandbox_root_url(), &self.shared_sim) {
+            _ if tencent.is_some() => tencent.as_ref().map(tencent_sim::SimHandle::root_url),
             (Some(sim), _, _) => Some(sim.root_url()),
             (None, Some(root), _) => Some(root),
             (None, None, Some((root, _))) => Some(root.clone()),
@@ -274,6 +333,8 @@ impl Spawn {
             sim_root,
             sim_secret,
             sim,
+            tencent,
+            provider: self.provider,
             shutdown,
             server: Some(server),
             dir,
@@ -292,6 +353,9 @@ pub struct TestApp {
     pub sim_root: Option<String>,
     pub sim_secret: String,
     pub sim: Option<SimHandle>,
+    /// The external Tencent simulator, when the app talks to Tencent.
+    pub tencent: Option<tencent_sim::SimHandle>,
+    pub provider: ProviderKind,
     shutdown: CancellationToken,
     server: Option<JoinHandle<std::io::Result<()>>>,
     pub dir: Arc<TempDir>,
@@ -366,14 +430,15 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.expect("server task").expect("server ran");
         }
-        if let Some(sim) = self.sim.take() {
-            sim.shutdown().await;
-        }
+        self.stop_simulator().await;
     }
 
     /// Stop only the external simulator: the provider becomes unreachable.
     pub async fn stop_simulator(&mut self) {
         if let Some(sim) = self.sim.take() {
+            sim.shutdown().await;
+        }
+        if let Some(sim) = self.tencent.take() {
             sim.shutdown().await;
         }
     }
@@ -483,8 +548,84 @@ impl TestApp {
         let body = expect_json(response, StatusCode::OK).await;
         body["friends"]
             .as_array()
-            .map(|friends| friends.iter().filter_map(|f| f["faccid"].as_str().map(str::to_owned)).collect())
+            .map(|friends| {
+                friends
+                    .iter()
+                    .filter_map(|f| f["faccid"].as_str().or(f["user_id"].as_str()).map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    async fn sim_post(&self, path: &str, body: &Value) -> Value {
+        let response = self.client.post(self.sim_url(path)).json(body).send().await.unwrap();
+        expect_json(response, StatusCode::OK).await
+    }
+
+    /// Wait until the simulator has delivered every callback it queued.
+    pub async fn flush_callbacks(&self) {
+        let response = self.client.post(self.sim_url("/__sim/callbacks/flush?timeout_ms=10000")).send().await.unwrap();
+        assert!(response.status().is_success(), "callbacks did not flush: {}", response.status());
+    }
+
+    /// `from`'s chat app sends `to` a text message; the provider calls back. Answers the message key.
+    pub async fn chat_message(&self, from: &str, to: &str, text: &str) -> String {
+        let key = match self.provider {
+            ProviderKind::Netease => {
+                let sent =
+                    self.sim_post("/__sim/clients/message", &json!({"from": from, "to": to, "body": text})).await;
+                sent["msgidServer"].as_str().expect("msgidServer").to_owned()
+            }
+            ProviderKind::Tencent => {
+                let sent =
+                    self.sim_post("/__sim/clients/message", &json!({"from": from, "to": to, "text": text})).await;
+                sent["msg_key"].as_str().expect("msg_key").to_owned()
+            }
+        };
+        self.flush_callbacks().await;
+        key
+    }
+
+    /// `reader`'s chat app reads everything `peer` sent; the provider calls back.
+    pub async fn chat_read(&self, reader: &str, peer: &str) {
+        self.sim_post("/__sim/clients/read", &json!({"reader": reader, "peer": peer})).await;
+        self.flush_callbacks().await;
+    }
+
+    /// `from`'s chat app recalls its message `key` to `to`; the provider calls back.
+    pub async fn chat_recall(&self, from: &str, to: &str, key: &str) {
+        let body = match self.provider {
+            ProviderKind::Netease => {
+                json!({"from": from, "to": to, "msgid": key.parse::<u64>().expect("a NetEase key")})
+            }
+            ProviderKind::Tencent => json!({"from": from, "to": to, "msg_key": key}),
+        };
+        self.sim_post("/__sim/clients/recall", &body).await;
+        self.flush_callbacks().await;
+    }
+
+    /// `accid`'s chat app logs in (`true`) or out; the provider calls back.
+    pub async fn chat_presence(&self, accid: &str, online: bool) {
+        let path = if online { "/__sim/clients/login" } else { "/__sim/clients/logout" };
+        self.sim_post(path, &json!({"accid": accid})).await;
+        self.flush_callbacks().await;
+    }
+
+    /// The notifications the simulator delivered, as `(recipient, message-body text)` pairs.
+    pub async fn sim_notifications(&self) -> Vec<(String, String)> {
+        let response = self.client.get(self.sim_url("/__sim/notifications")).send().await.unwrap();
+        let records = expect_json(response, StatusCode::OK).await;
+        let records = records.as_array().cloned().unwrap_or_default();
+        records
+            .iter()
+            .map(|r| {
+                let attach = match self.provider {
+                    ProviderKind::Netease => r["attach"].as_str().unwrap_or_default().to_owned(),
+                    ProviderKind::Tencent => r["body"][0]["MsgContent"]["Data"].as_str().unwrap_or_default().to_owned(),
+                };
+                (r["to"].as_str().unwrap_or_default().to_owned(), attach)
+            })
+            .collect()
     }
 
     /// A NetEase client of the same app, as another system would use it.

@@ -23,6 +23,7 @@ mod load;
 mod notifications;
 mod openapi;
 mod presence;
+mod providers;
 mod routing;
 mod sandbox;
 mod shutdown;
