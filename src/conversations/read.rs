@@ -121,10 +121,7 @@ pub(super) async fn mark_read(
                 target: Target::Users(vec![peer.clone()]),
                 idempotency_key: Some(idempotency_key),
             };
-            let submitted = state.outbox.enqueue(&receipt).await.map_err(|e| match e {
-                crate::notifications::SubmitError::Store(e) => AppError::from(e),
-                other => AppError::internal(other),
-            })?;
+            let submitted = state.outbox.enqueue(&receipt).await?;
             Some(submitted.accepted.id)
         }
         None => None,

@@ -18,7 +18,7 @@ mod worker;
 
 use std::sync::{Arc, Mutex};
 
-use imbridge_provider::{ImProvider, InvalidField};
+use imbridge_provider::{ImProvider, InvalidField, Target};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -53,6 +53,9 @@ pub enum SubmitError {
     /// The idempotency key belongs to notification `id`, which had a different body.
     #[error("idempotency key already used for notification {id} with a different body")]
     KeyReused { id: String },
+    /// The provider cannot deliver this kind of notification (a team, on Tencent).
+    #[error("not supported by the IM provider: {0}")]
+    Unsupported(&'static str),
     #[error(transparent)]
     Store(#[from] sqlx::Error),
 }
@@ -81,6 +84,9 @@ impl Outbox {
     /// Validate and durably store a notification; nothing is stored when it is invalid.
     pub async fn submit(&self, request: NotificationRequest) -> Result<Submitted, SubmitError> {
         let new = request.validate(self.provider.as_ref(), self.config.max_recipients)?;
+        if matches!(new.target, Target::Team(_)) && !self.provider.supports_team_notifications() {
+            return Err(SubmitError::Unsupported("team notifications"));
+        }
         self.enqueue(&new).await
     }
 

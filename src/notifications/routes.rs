@@ -48,6 +48,7 @@ pub struct ApiDoc;
         (status = 409, description = "The idempotency key was used with a different body (`conflict`)", body = ErrorBody),
         (status = 413, description = "Body over 8 MiB (`payload_too_large`)", body = ErrorBody),
         (status = 422, description = "A missing or refused value; nothing is stored (`invalid_field`, `field` names it, e.g. `to[3]`)", body = ErrorBody),
+        (status = 501, description = "A team notification on a provider that has none (Tencent; `not_supported_by_provider`)", body = ErrorBody),
         (status = 503, description = "The database is unreachable (`unavailable`)", body = ErrorBody),
     )
 )]
@@ -55,12 +56,19 @@ async fn submit(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<NotificationRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), AppError> {
-    match state.outbox.submit(request).await {
-        Ok(s) if s.created => Ok((StatusCode::ACCEPTED, Json(s.accepted))),
-        Ok(s) => Ok((StatusCode::OK, Json(s.accepted))),
-        Err(SubmitError::Invalid(field)) => Err(field.into()),
-        Err(e @ SubmitError::KeyReused { .. }) => Err(AppError::Conflict(e.to_string())),
-        Err(SubmitError::Store(e)) => Err(e.into()),
+    let submitted = state.outbox.submit(request).await?;
+    let status = if submitted.created { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, Json(submitted.accepted)))
+}
+
+impl From<SubmitError> for AppError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::Invalid(field) => field.into(),
+            e @ SubmitError::KeyReused { .. } => AppError::Conflict(e.to_string()),
+            SubmitError::Store(e) => e.into(),
+            SubmitError::Unsupported(what) => AppError::ProviderUnsupported(what),
+        }
     }
 }
 

@@ -28,5 +28,6 @@ mod routing;
 mod sandbox;
 mod shutdown;
 mod startup;
+mod tencent;
 mod unread;
 mod validation;

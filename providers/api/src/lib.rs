@@ -290,6 +290,12 @@ pub trait ImProvider: Send + Sync + 'static {
 
     async fn delete_friend(&self, accid: &str, faccid: &str, request_id: &str) -> Result<(), ProviderError>;
 
+    /// Whether a notification may go to a team (NetEase: yes; Tencent: imbridge does not send group
+    /// messages).
+    fn supports_team_notifications(&self) -> bool {
+        true
+    }
+
     /// The largest recipient list one send may carry (NetEase: 500).
     fn max_batch_recipients(&self) -> usize;
 

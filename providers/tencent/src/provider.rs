@@ -230,6 +230,10 @@ impl ImProvider for TencentProvider {
         Ok(self.client.friend_delete_both(accid, faccid).await?)
     }
 
+    fn supports_team_notifications(&self) -> bool {
+        false
+    }
+
     fn max_batch_recipients(&self) -> usize {
         validate::BATCH_RECIPIENTS_MAX
     }
