@@ -12,7 +12,6 @@
 use axum::extract::State;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
-use imbridge_provider::FriendMode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -118,7 +117,7 @@ async fn open_chat(
     let provider = &state.provider;
     let friends = provider.supports_friendship();
     if friends {
-        provider.add_friend(&buyer, &seller, FriendMode::Direct, &new_request_id()).await?;
+        provider.add_friend(&buyer, &seller, &new_request_id()).await?;
     }
     Ok(Json(ChatOpened {
         buyer: accounts.credential(&buyer_account.account),

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use imbridge_netease::sim::{SimConfig, SimHandle, Simulator};
 use imbridge_netease::{NeteaseConfig, NeteaseProvider};
 use imbridge_provider::{
-    Ack, CallbackRequest, Credential, EnsureOutcome, FriendMode, ImProvider, InvalidField, Notification, ParseError,
+    Ack, CallbackRequest, Credential, EnsureOutcome, ImProvider, InvalidField, Notification, ParseError,
     ParsedCallback, Profile, ProviderError, SendOutcome, VerifyFailure,
 };
 use tokio::sync::{oneshot, Mutex};
@@ -59,9 +59,6 @@ impl ImProvider for Gated {
         }
         self.inner.ensure_account(accid, profile, credential, request_id).await
     }
-    async fn refresh_credential(&self, accid: &str, request_id: &str) -> Result<Credential, ProviderError> {
-        self.inner.refresh_credential(accid, request_id).await
-    }
     async fn update_profile(&self, accid: &str, profile: &Profile, request_id: &str) -> Result<(), ProviderError> {
         self.inner.update_profile(accid, profile, request_id).await
     }
@@ -71,8 +68,8 @@ impl ImProvider for Gated {
     fn supports_friendship(&self) -> bool {
         self.inner.supports_friendship()
     }
-    async fn add_friend(&self, a: &str, f: &str, mode: FriendMode, id: &str) -> Result<(), ProviderError> {
-        self.inner.add_friend(a, f, mode, id).await
+    async fn add_friend(&self, a: &str, f: &str, id: &str) -> Result<(), ProviderError> {
+        self.inner.add_friend(a, f, id).await
     }
     async fn delete_friend(&self, a: &str, f: &str, id: &str) -> Result<(), ProviderError> {
         self.inner.delete_friend(a, f, id).await

@@ -25,7 +25,6 @@ use std::collections::HashSet;
 use axum::extract::State;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use imbridge_provider::FriendMode;
 use utoipa::OpenApi;
 
 pub use model::{Availability, Fallback};
@@ -355,7 +354,7 @@ async fn connect(
     state.config.chat_policy.check(buyer_role, agent_role)?;
     let friends = state.provider.supports_friendship();
     if friends {
-        state.provider.add_friend(buyer, agent, FriendMode::Direct, &new_request_id()).await?;
+        state.provider.add_friend(buyer, agent, &new_request_id()).await?;
     }
     Ok((state.accounts.credential(&ensured.account), friends))
 }
@@ -465,7 +464,7 @@ async fn transfer(
     let buyer_role = state.accounts.role_in_slot(&current.buyer, Role::Buyer).await?;
     state.config.chat_policy.check(buyer_role, to_role)?;
     if state.provider.supports_friendship() {
-        state.provider.add_friend(&current.buyer, &to, FriendMode::Direct, &new_request_id()).await?;
+        state.provider.add_friend(&current.buyer, &to, &new_request_id()).await?;
     }
     match state.routing.transfer(&shop_id, &id, &to, counted, now_ms()).await? {
         Transferred::Done(row) => Ok(Json(row.into())),

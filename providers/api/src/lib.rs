@@ -94,19 +94,6 @@ pub enum EnsureOutcome {
     Recovered,
 }
 
-/// How a friendship request is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FriendMode {
-    /// Befriend directly, without the other side's consent (NetEase type 1).
-    Direct,
-    /// Send a request (NetEase type 2).
-    Request,
-    /// Accept a request (NetEase type 3).
-    Accept,
-    /// Reject a request (NetEase type 4).
-    Reject,
-}
-
 /// Who a notification goes to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -270,9 +257,6 @@ pub trait ImProvider: Send + Sync + 'static {
         request_id: &str,
     ) -> Result<EnsureOutcome, ProviderError>;
 
-    /// Issue a fresh credential, invalidating older ones where the provider does (NetEase refresh).
-    async fn refresh_credential(&self, accid: &str, request_id: &str) -> Result<Credential, ProviderError>;
-
     async fn update_profile(&self, accid: &str, profile: &Profile, request_id: &str) -> Result<(), ProviderError>;
 
     async fn set_blocked(&self, accid: &str, blocked: bool, request_id: &str) -> Result<(), ProviderError>;
@@ -280,13 +264,9 @@ pub trait ImProvider: Send + Sync + 'static {
     /// Whether the provider has server-side friendships at all.
     fn supports_friendship(&self) -> bool;
 
-    async fn add_friend(
-        &self,
-        accid: &str,
-        faccid: &str,
-        mode: FriendMode,
-        request_id: &str,
-    ) -> Result<(), ProviderError>;
+    /// Make `accid` and `faccid` friends directly, without a consent step (the bridge opens chats
+    /// the platform already decided on). Idempotent.
+    async fn add_friend(&self, accid: &str, faccid: &str, request_id: &str) -> Result<(), ProviderError>;
 
     async fn delete_friend(&self, accid: &str, faccid: &str, request_id: &str) -> Result<(), ProviderError>;
 

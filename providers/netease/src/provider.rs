@@ -4,8 +4,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use imbridge_provider::{
-    Ack, CallbackRequest, Credential, EnsureOutcome, FriendMode, ImProvider, InvalidField, MessageContent,
-    Notification, ParseError, ParsedCallback, Profile, ProviderError, ReadPosition, SendOutcome, Target, VerifyFailure,
+    Ack, CallbackRequest, Credential, EnsureOutcome, ImProvider, InvalidField, MessageContent, Notification,
+    ParseError, ParsedCallback, Profile, ProviderError, ReadPosition, SendOutcome, Target, VerifyFailure,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -182,11 +182,6 @@ impl ImProvider for NeteaseProvider {
         }
     }
 
-    async fn refresh_credential(&self, accid: &str, request_id: &str) -> Result<Credential, ProviderError> {
-        let issued = self.client.refresh_token(accid, Some(request_id)).await?;
-        Ok(Credential { token: issued.token, expires_at: None })
-    }
-
     /// `user/updateUinfo`; a profile with no field set makes no call.
     async fn update_profile(&self, accid: &str, profile: &Profile, request_id: &str) -> Result<(), ProviderError> {
         if *profile == Profile::default() {
@@ -209,20 +204,10 @@ impl ImProvider for NeteaseProvider {
         true
     }
 
-    async fn add_friend(
-        &self,
-        accid: &str,
-        faccid: &str,
-        mode: FriendMode,
-        request_id: &str,
-    ) -> Result<(), ProviderError> {
-        let kind = match mode {
-            FriendMode::Direct => FriendAddType::Direct,
-            FriendMode::Request => FriendAddType::Request,
-            FriendMode::Accept => FriendAddType::Accept,
-            FriendMode::Reject => FriendAddType::Reject,
-        };
-        Ok(self.client.add_friend(&AddFriend::new(accid, faccid, kind), Some(request_id)).await?)
+    /// `friend/add` type 1: friends at once, no request.
+    async fn add_friend(&self, accid: &str, faccid: &str, request_id: &str) -> Result<(), ProviderError> {
+        let request = AddFriend::new(accid, faccid, FriendAddType::Direct);
+        Ok(self.client.add_friend(&request, Some(request_id)).await?)
     }
 
     /// Keeps the alias `accid` gave `faccid` (NetEase's default), so a renewed friendship shows it.

@@ -10,8 +10,8 @@ use imbridge_netease::{
     NeteaseClient, NeteaseConfig, NeteaseError, NeteaseProvider, Save, SendMsg,
 };
 use imbridge_provider::{
-    CallbackRequest, Conversation, Credential, EnsureOutcome, Event, FriendMode, ImProvider, Notification, Profile,
-    ProviderError, Target,
+    CallbackRequest, Conversation, Credential, EnsureOutcome, Event, ImProvider, Notification, Profile, ProviderError,
+    Target,
 };
 use serde_json::json;
 
@@ -263,7 +263,7 @@ async fn provider_accounts() {
     assert_eq!(provider.ensure_account(&accid, &profile, &second, "op-2").await.unwrap(), EnsureOutcome::Recovered);
     assert!(state.login_ok(&accid, &second.token));
 
-    let refreshed = provider.refresh_credential(&accid, "op-3").await.unwrap();
+    let refreshed = provider.client().refresh_token(&accid, Some("op-3")).await.unwrap();
     assert!(state.login_ok(&accid, &refreshed.token));
     assert!(!state.login_ok(&accid, &second.token));
 
@@ -277,7 +277,7 @@ async fn provider_accounts() {
     assert!(!state.account(&accid).unwrap().blocked);
 
     // Provider refusals keep NetEase's code and desc.
-    let err = provider.refresh_credential("ghost", "op-7").await.unwrap_err();
+    let err = provider.update_profile("ghost", &update, "op-7").await.unwrap_err();
     assert!(matches!(err, ProviderError::Rejected { code: 414, ref desc } if desc.contains("not register")), "{err:?}");
     // Invalid input never reaches NetEase.
     let before = state.call_counts().total;
@@ -297,12 +297,10 @@ async fn provider_friendships() {
         provider.ensure_account(accid, &Profile::default(), &credential, &format!("create-{accid}")).await.unwrap();
     }
     assert!(provider.supports_friendship());
-    provider.add_friend("buyer", "shop", FriendMode::Direct, "f-1").await.unwrap();
+    provider.add_friend("buyer", "shop", "f-1").await.unwrap();
     assert!(state.friendships("shop").friends.iter().any(|f| f.faccid == "buyer"));
-    provider.add_friend("other", "shop", FriendMode::Request, "f-2").await.unwrap();
-    provider.add_friend("shop", "other", FriendMode::Reject, "f-3").await.unwrap();
-    provider.add_friend("other", "shop", FriendMode::Request, "f-4").await.unwrap();
-    provider.add_friend("shop", "other", FriendMode::Accept, "f-5").await.unwrap();
+    provider.add_friend("other", "shop", "f-2").await.unwrap();
+    provider.add_friend("other", "shop", "f-2").await.unwrap();
     assert_eq!(state.friendships("shop").friends.len(), 2);
     provider.delete_friend("buyer", "shop", "f-6").await.unwrap();
     assert!(!state.friendships("shop").friends.iter().any(|f| f.faccid == "buyer"));

@@ -17,15 +17,14 @@
 //! - history is `admin_getroammsg`, converted into the documents its callbacks would have carried.
 //!
 //! Not available on Tencent (answered [`ProviderError::Unsupported`]): blocking an account, team
-//! notifications, friendship requests that wait for consent.
+//! notifications.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use imbridge_provider::{
-    Ack, CallbackRequest, Credential, EnsureOutcome, Event, FriendMode, ImProvider, InvalidField, MessageContent,
-    MessageEvent, Notification, ParseError, ParsedCallback, Profile, ProviderError, ReadPosition, SendOutcome, Target,
-    VerifyFailure,
+    Ack, CallbackRequest, Credential, EnsureOutcome, Event, ImProvider, InvalidField, MessageContent, MessageEvent,
+    Notification, ParseError, ParsedCallback, Profile, ProviderError, ReadPosition, SendOutcome, Target, VerifyFailure,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -189,13 +188,6 @@ impl ImProvider for TencentProvider {
         Ok(EnsureOutcome::Created)
     }
 
-    /// A fresh UserSig. Older ones stay valid until they expire: Tencent has no revocation short of
-    /// changing the app's key.
-    async fn refresh_credential(&self, accid: &str, _request_id: &str) -> Result<Credential, ProviderError> {
-        let accid = validate::normalize_user_id("accid", accid).map_err(ProviderError::Invalid)?;
-        Ok(self.new_credential(&accid))
-    }
-
     async fn update_profile(&self, accid: &str, profile: &Profile, _request_id: &str) -> Result<(), ProviderError> {
         let accid = validate::normalize_user_id("accid", accid).map_err(ProviderError::Invalid)?;
         let items = validate::profile_items(profile).map_err(ProviderError::Invalid)?;
@@ -213,17 +205,9 @@ impl ImProvider for TencentProvider {
         true
     }
 
-    async fn add_friend(
-        &self,
-        accid: &str,
-        faccid: &str,
-        mode: FriendMode,
-        _request_id: &str,
-    ) -> Result<(), ProviderError> {
-        match mode {
-            FriendMode::Direct => Ok(self.client.friend_add_both(accid, faccid).await?),
-            _ => Err(ProviderError::Unsupported("friend requests awaiting consent")),
-        }
+    /// `friend_add` on both sides, forced (`ForceAddFlags` 1: no consent step).
+    async fn add_friend(&self, accid: &str, faccid: &str, _request_id: &str) -> Result<(), ProviderError> {
+        Ok(self.client.friend_add_both(accid, faccid).await?)
     }
 
     async fn delete_friend(&self, accid: &str, faccid: &str, _request_id: &str) -> Result<(), ProviderError> {
