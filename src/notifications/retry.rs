@@ -7,11 +7,6 @@ use rand::Rng;
 
 use super::config::OutboxConfig;
 
-/// NetEase's "HTTP request repeated" code: an earlier send with this request id went through.
-const DUPLICATE_REQUEST: i64 = 431;
-/// The code recorded for a plain success.
-const OK: i64 = 200;
-
 /// The worker's decision for one send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -42,15 +37,14 @@ pub fn decide(
     config: &OutboxConfig,
 ) -> Verdict {
     match result {
-        Ok(SendOutcome { unregistered, duplicate: false }) => Verdict::Delivered { code: OK, desc: None, unregistered },
-        Ok(SendOutcome { unregistered, duplicate: true }) => Verdict::Delivered {
-            code: DUPLICATE_REQUEST,
+        Ok(SendOutcome { unregistered, duplicate: false, code }) => {
+            Verdict::Delivered { code, desc: None, unregistered }
+        }
+        Ok(SendOutcome { unregistered, duplicate: true, code }) => Verdict::Delivered {
+            code,
             desc: Some("repeated request id: an earlier attempt was delivered".into()),
             unregistered,
         },
-        Err(ProviderError::Rejected { code: DUPLICATE_REQUEST, desc }) => {
-            Verdict::Delivered { code: DUPLICATE_REQUEST, desc: Some(desc), unregistered: Vec::new() }
-        }
         Err(ProviderError::Rejected { code, desc }) => Verdict::Failed { code: Some(code), desc },
         Err(e @ (ProviderError::Invalid(_) | ProviderError::Unsupported(_))) => {
             Verdict::Failed { code: None, desc: e.to_string() }
@@ -140,14 +134,13 @@ mod tests {
         );
         let invalid = Err(ProviderError::Invalid(InvalidField::new("attach", "too long")));
         assert!(matches!(decide(invalid, 1, Duration::ZERO, &cfg), Verdict::Failed { code: None, .. }));
-        let dup = Ok(SendOutcome { unregistered: vec![], duplicate: true });
-        assert!(matches!(decide(dup, 2, Duration::ZERO, &cfg), Verdict::Delivered { code: 431, .. }));
-        let dup = Err(ProviderError::Rejected { code: 431, desc: "repeated".into() });
-        assert!(matches!(decide(dup, 2, Duration::ZERO, &cfg), Verdict::Delivered { code: 431, .. }));
-        let ok = Ok(SendOutcome { unregistered: vec!["ghost".into()], duplicate: false });
+        // The provider's own code is recorded as it came.
+        let dup = Ok(SendOutcome { unregistered: vec![], duplicate: true, code: 431 });
+        assert!(matches!(decide(dup, 2, Duration::ZERO, &cfg), Verdict::Delivered { code: 431, desc: Some(_), .. }));
+        let ok = Ok(SendOutcome { unregistered: vec!["ghost".into()], duplicate: false, code: 0 });
         assert_eq!(
             decide(ok, 1, Duration::ZERO, &cfg),
-            Verdict::Delivered { code: 200, desc: None, unregistered: vec!["ghost".into()] }
+            Verdict::Delivered { code: 0, desc: None, unregistered: vec!["ghost".into()] }
         );
     }
 }

@@ -1,7 +1,7 @@
 //! The delivery worker: claims due items, sends each through the provider, settles or reschedules.
 //!
 //! Guarantee: at least once to the provider, with every retry of an item carrying the item's
-//! request id, so the provider drops repeats (NetEase answers 431, which we count as delivered).
+//! request id, so the provider drops repeats (a repeat the provider reports as such counts as delivered).
 //! Several workers (in one process or many) may share a database; leases keep them apart.
 
 use std::future::Future;

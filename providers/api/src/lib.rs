@@ -129,6 +129,9 @@ pub struct SendOutcome {
     /// The provider recognised the request id as a repeat (NetEase 431): an earlier attempt of this
     /// same operation was already delivered.
     pub duplicate: bool,
+    /// The provider's own result code for the send (NetEase 200, or 431 for a repeat; Tencent 0),
+    /// recorded in the delivery's status as it came.
+    pub code: i64,
 }
 
 /// The newest message a read receipt covers.

@@ -253,10 +253,10 @@ impl ImProvider for NeteaseProvider {
             }
         };
         match sent {
-            Ok(unregistered) => Ok(SendOutcome { unregistered, duplicate: false }),
+            Ok(unregistered) => Ok(SendOutcome { unregistered, duplicate: false, code: codes::OK }),
             // An earlier attempt with this request id got through; its answer was lost.
             Err(NeteaseError::Api { code: codes::REPEATED_REQUEST, .. }) => {
-                Ok(SendOutcome { unregistered: Vec::new(), duplicate: true })
+                Ok(SendOutcome { unregistered: Vec::new(), duplicate: true, code: codes::REPEATED_REQUEST })
             }
             Err(e) => Err(e.into()),
         }
@@ -284,9 +284,9 @@ impl ImProvider for NeteaseProvider {
         };
         let request = MarkRead { from: reader.to_owned(), to: peer.to_owned(), msgid_client };
         match self.client.mark_read_msg(&request, Some(request_id)).await {
-            Ok(()) => Ok(SendOutcome { unregistered: Vec::new(), duplicate: false }),
+            Ok(()) => Ok(SendOutcome { unregistered: Vec::new(), duplicate: false, code: codes::OK }),
             Err(NeteaseError::Api { code: codes::REPEATED_REQUEST, .. }) => {
-                Ok(SendOutcome { unregistered: Vec::new(), duplicate: true })
+                Ok(SendOutcome { unregistered: Vec::new(), duplicate: true, code: codes::REPEATED_REQUEST })
             }
             Err(e) => Err(e.into()),
         }

@@ -246,13 +246,15 @@ impl ImProvider for TencentProvider {
         if users.len() == 1 {
             return match self.client.send_msg(&msg).await {
                 Ok(_) => Ok(SendOutcome::default()),
-                Err(e) if is_unknown_account(&e) => Ok(SendOutcome { unregistered: users.clone(), duplicate: false }),
+                Err(e) if is_unknown_account(&e) => {
+                    Ok(SendOutcome { unregistered: users.clone(), ..SendOutcome::default() })
+                }
                 Err(e) => Err(e.into()),
             };
         }
         let sent = self.client.batch_send_msg(&msg, users).await?;
         let unregistered = sent.failed.into_iter().map(|(to, _code)| to).collect();
-        Ok(SendOutcome { unregistered, duplicate: false })
+        Ok(SendOutcome { unregistered, ..SendOutcome::default() })
     }
 
     fn can_mark_read(&self, _position: &ReadPosition) -> bool {
