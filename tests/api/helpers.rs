@@ -24,22 +24,32 @@ pub const APP_KEY: &str = "test-app-key";
 pub const SDKAPPID: u64 = 1_400_000_001;
 pub const CALLBACK_TOKEN: &str = "test-callback-token";
 
-/// Runs each named `async fn name(provider: ProviderKind)` once against each provider's simulator.
+/// Runs each named `async fn name(provider: ProviderKind, store: Store)` once against each provider's
+/// simulator, on the embedded message store and (`#[ignore = "needs MongoDB"]`) on MongoDB.
 macro_rules! on_both_providers {
     ($($name:ident),* $(,)?) => {
-        mod netease {
+        on_both_providers!(@module netease, Netease, Embedded, $($name),*);
+        on_both_providers!(@module tencent, Tencent, Embedded, $($name),*);
+        on_both_providers!(@ignored netease_mongodb, Netease, Mongo, $($name),*);
+        on_both_providers!(@ignored tencent_mongodb, Tencent, Mongo, $($name),*);
+    };
+    (@module $module:ident, $provider:ident, $store:ident, $($name:ident),*) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(imbridge::config::ProviderKind::Netease).await
+                    super::$name(imbridge::config::ProviderKind::$provider, $crate::helpers::Store::$store).await
                 }
             )*
         }
-        mod tencent {
+    };
+    (@ignored $module:ident, $provider:ident, $store:ident, $($name:ident),*) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs MongoDB"]
                 async fn $name() {
-                    super::$name(imbridge::config::ProviderKind::Tencent).await
+                    super::$name(imbridge::config::ProviderKind::$provider, $crate::helpers::Store::$store).await
                 }
             )*
         }

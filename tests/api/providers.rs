@@ -9,7 +9,7 @@ use imbridge::config::ProviderKind;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{expect_error, expect_json, Backend, Spawn, TestApp};
+use crate::helpers::{expect_error, expect_json, Backend, Spawn, Store, TestApp};
 
 on_both_providers!(
     accounts_get_a_credential_that_logs_in,
@@ -23,8 +23,8 @@ on_both_providers!(
     blocking_is_supported_where_the_provider_has_it,
 );
 
-async fn spawn(provider: ProviderKind) -> TestApp {
-    Spawn::new(Backend::Sqlite).provider(provider).start().await
+async fn spawn(provider: ProviderKind, store: Store) -> TestApp {
+    Spawn::new(Backend::Sqlite).provider(provider).store(store).start().await
 }
 
 fn now_ms() -> i64 {
@@ -41,8 +41,8 @@ async fn messages(app: &TestApp, accid: &str, peer: &str) -> Vec<Value> {
     got["messages"].as_array().cloned().unwrap_or_default()
 }
 
-async fn accounts_get_a_credential_that_logs_in(provider: ProviderKind) {
-    let app = spawn(provider).await;
+async fn accounts_get_a_credential_that_logs_in(provider: ProviderKind, store: Store) {
+    let app = spawn(provider, store).await;
     let created = app.create_account("Buyer_01", Some("Alice")).await;
     assert_eq!(created["accid"], "buyer_01");
     let token = created["token"].as_str().unwrap().to_owned();
@@ -75,8 +75,8 @@ async fn accounts_get_a_credential_that_logs_in(provider: ProviderKind) {
     assert!(app.sim_login("buyer_01", again["token"].as_str().unwrap()).await);
 }
 
-async fn chats_make_friends_at_the_provider(provider: ProviderKind) {
-    let app = spawn(provider).await;
+async fn chats_make_friends_at_the_provider(provider: ProviderKind, store: Store) {
+    let app = spawn(provider, store).await;
     let body = json!({"buyer": {"account": "buyer_01"}, "seller": {"account": "shop_1", "name": "Shop One"}});
     let chat = expect_json(app.post("/v1/chats", &body).await, StatusCode::OK).await;
     assert_eq!(chat["friends"], true);
@@ -92,8 +92,8 @@ async fn chats_make_friends_at_the_provider(provider: ProviderKind) {
     expect_error(missing, StatusCode::NOT_FOUND, "not_found", None).await;
 }
 
-async fn notifications_are_delivered_and_never_count_as_unread(provider: ProviderKind) {
-    let app = spawn(provider).await;
+async fn notifications_are_delivered_and_never_count_as_unread(provider: ProviderKind, store: Store) {
+    let app = spawn(provider, store).await;
     for account in ["shop_1", "buyer_01", "buyer_02"] {
         app.create_account(account, None).await;
     }
@@ -120,8 +120,8 @@ async fn notifications_are_delivered_and_never_count_as_unread(provider: Provide
     assert!(messages(&app, "buyer_01", "shop_1").await.is_empty());
 }
 
-async fn chat_messages_become_unread_conversations_and_history(provider: ProviderKind) {
-    let app = spawn(provider).await;
+async fn chat_messages_become_unread_conversations_and_history(provider: ProviderKind, store: Store) {
+    let app = spawn(provider, store).await;
     for account in ["shop_1", "buyer_01"] {
         app.create_account(account, None).await;
     }
@@ -154,8 +154,8 @@ async fn chat_messages_become_unread_conversations_and_history(provider: Provide
     assert_eq!(unread(&app, "shop_1", "buyer_01").await, 1, "only the reader's side is read");
 }
 
-async fn mark_read_clears_unread_and_tells_the_provider(provider: ProviderKind) {
-    let app = spawn(provider).await;
+async fn mark_read_clears_unread_and_tells_the_provider(provider: ProviderKind, store: Store) {
+    let app = spawn(provider, store).await;
     for account in ["shop_1", "buyer_01"] {
         app.create_account(account, None).await;
     }
@@ -172,8 +172,8 @@ async fn mark_read_clears_unread_and_tells_the_provider(provider: ProviderKind) 
     assert_eq!(unread(&app, "shop_1", "buyer_01").await, 0);
 }
 
-async fn recalls_and_presence_follow_the_chat_apps(provider: ProviderKind) {
-    let app = spawn(provider).await;
+async fn recalls_and_presence_follow_the_chat_apps(provider: ProviderKind, store: Store) {
+    let app = spawn(provider, store).await;
     for account in ["shop_1", "buyer_01"] {
         app.create_account(account, None).await;
     }
@@ -199,8 +199,8 @@ async fn presence(app: &TestApp) -> bool {
     got["presence"]["shop_1"]["online"].as_bool().unwrap()
 }
 
-async fn routing_picks_the_agent_who_is_logged_in(provider: ProviderKind) {
-    let app = spawn(provider).await;
+async fn routing_picks_the_agent_who_is_logged_in(provider: ProviderKind, store: Store) {
+    let app = spawn(provider, store).await;
     let shop = json!({"name": "Shop Two", "owner": "shop_2",
         "agents": [{"account": "shop_2_amy", "capacity": 5}, {"account": "shop_2_bob", "capacity": 5}]});
     expect_json(app.put("/v1/shops/shop_2", &shop).await, StatusCode::OK).await;
@@ -214,8 +214,8 @@ async fn routing_picks_the_agent_who_is_logged_in(provider: ProviderKind) {
     assert!(app.sim_login("buyer_03", routed["buyer"]["token"].as_str().unwrap()).await);
 }
 
-async fn an_unsigned_callback_is_refused_and_stores_nothing(provider: ProviderKind) {
-    let app = spawn(provider).await;
+async fn an_unsigned_callback_is_refused_and_stores_nothing(provider: ProviderKind, store: Store) {
+    let app = spawn(provider, store).await;
     let (path, body) = match provider {
         ProviderKind::Netease => (
             "/callbacks/netease",
@@ -236,8 +236,8 @@ async fn an_unsigned_callback_is_refused_and_stores_nothing(provider: ProviderKi
     assert!(messages(&app, "buyer_01", "shop_1").await.is_empty());
 }
 
-async fn blocking_is_supported_where_the_provider_has_it(provider: ProviderKind) {
-    let app = spawn(provider).await;
+async fn blocking_is_supported_where_the_provider_has_it(provider: ProviderKind, store: Store) {
+    let app = spawn(provider, store).await;
     app.create_account("buyer_01", None).await;
     let response = app.post_empty("/v1/accounts/buyer_01/block").await;
     match provider {
