@@ -138,7 +138,7 @@ async fn open_chat(
         (status = 400, description = "Malformed path (`invalid_request`)", body = ErrorBody),
         (status = 404, description = "An account imbridge has not registered (`not_found`); the provider is not called", body = ErrorBody),
         (status = 422, description = "Not a valid accid, or the same account twice (`invalid_field`, `field` is `accid` or `faccid`)", body = ErrorBody),
-        (status = 501, description = "The provider has no server-side friendships (`not_supported`; never with NetEase)", body = ErrorBody),
+        (status = 501, description = "The provider has no server-side friendships (`not_supported_by_provider`; neither NetEase nor Tencent)", body = ErrorBody),
         (status = 502, description = "The provider refused, with its code and desc (`provider_rejected`)", body = ErrorBody),
         (status = 503, description = "The provider is unreachable (`provider_unavailable`)",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait (provider rate limit only)"))),

@@ -73,7 +73,7 @@ pub struct ErrorBody {
     /// request cannot be read as the route's input), `invalid_field` (422: a value is refused),
     /// `unauthorized`, `policy_denied`, `not_found`, `method_not_allowed`, `timeout`, `conflict`,
     /// `role_conflict`, `no_agent_available`, `payload_too_large`,
-    /// `unsupported_media_type`, `provider_rejected`, `not_supported`, `provider_unavailable`,
+    /// `unsupported_media_type`, `provider_rejected`, `not_supported_by_provider`, `provider_unavailable`,
     /// `unavailable`, `internal`.
     #[schema(value_type = String, example = "not_found")]
     pub code: &'static str,

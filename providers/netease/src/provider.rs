@@ -204,10 +204,14 @@ impl ImProvider for NeteaseProvider {
         true
     }
 
-    /// `friend/add` type 1: friends at once, no request.
+    /// `friend/add` type 1: friends at once, no request. A repeat of the same request id (431) is
+    /// an earlier attempt whose answer was lost: done.
     async fn add_friend(&self, accid: &str, faccid: &str, request_id: &str) -> Result<(), ProviderError> {
         let request = AddFriend::new(accid, faccid, FriendAddType::Direct);
-        Ok(self.client.add_friend(&request, Some(request_id)).await?)
+        match self.client.add_friend(&request, Some(request_id)).await {
+            Ok(()) | Err(NeteaseError::Api { code: codes::REPEATED_REQUEST, .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Keeps the alias `accid` gave `faccid` (NetEase's default), so a renewed friendship shows it.

@@ -300,6 +300,7 @@ async fn provider_friendships() {
     provider.add_friend("buyer", "shop", "f-1").await.unwrap();
     assert!(state.friendships("shop").friends.iter().any(|f| f.faccid == "buyer"));
     provider.add_friend("other", "shop", "f-2").await.unwrap();
+    // A retry of the same operation (its answer lost) is done, not refused.
     provider.add_friend("other", "shop", "f-2").await.unwrap();
     assert_eq!(state.friendships("shop").friends.len(), 2);
     provider.delete_friend("buyer", "shop", "f-6").await.unwrap();
