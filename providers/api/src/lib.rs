@@ -166,52 +166,61 @@ impl CallbackRequest {
     }
 
     /// A header that must have one value: `Ok(None)` when absent, the value when every occurrence
-    /// (trimmed) agrees, [`VerifyFailure::DuplicateHeader`] when two disagree. Reading only the
+    /// (trimmed) agrees, [`VerifyFailure::DuplicateField`] when two disagree. Reading only the
     /// first of conflicting copies would let a proxy and imbridge see different requests.
     pub fn single_header(&self, name: &str) -> Result<Option<&str>, VerifyFailure> {
         let mut values = self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim());
         let Some(first) = values.next() else { return Ok(None) };
         if values.any(|other| other != first) {
-            return Err(VerifyFailure::DuplicateHeader);
+            return Err(VerifyFailure::DuplicateField);
         }
         Ok(Some(first))
     }
 }
 
 /// Why a callback failed verification. The reason goes to logs and metrics, never to the caller.
+/// The metric labels ([`VerifyFailure::reason`]) keep the names they were first published under
+/// (NetEase's header names) so dashboards keep working.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyFailure {
+    /// A signature field is absent (NetEase: a header; Tencent: `Sign`/`RequestTime`/`SdkAppid`).
     #[error("missing_header")]
-    MissingHeader,
+    MissingSignature,
+    /// The signed digest of the body does not match the body (NetEase `MD5`).
     #[error("bad_md5")]
-    BadMd5,
+    BodyDigestMismatch,
+    /// The signature does not verify with our secret (NetEase `CheckSum`, Tencent `Sign`).
     #[error("bad_checksum")]
-    BadChecksum,
+    BadSignature,
+    /// Signed longer ago than the freshness window allows.
     #[error("stale")]
     Stale,
+    /// Signed further in the future than the window allows.
     #[error("future")]
     Future,
+    /// The signing time is not a number (NetEase `CurTime`, Tencent `RequestTime`).
     #[error("bad_curtime")]
-    BadCurTime,
+    BadTimestamp,
+    /// Sent for another app (NetEase `AppKey`, Tencent `SdkAppid`).
     #[error("wrong_app_key")]
-    WrongAppKey,
-    /// A signature header sent twice with different values.
+    WrongApp,
+    /// A signature field sent twice with different values.
     #[error("duplicate_header")]
-    DuplicateHeader,
+    DuplicateField,
 }
 
 impl VerifyFailure {
     /// A stable label for metrics: `rejected:<reason>`.
     pub fn reason(&self) -> &'static str {
         match self {
-            VerifyFailure::MissingHeader => "missing_header",
-            VerifyFailure::BadMd5 => "bad_md5",
-            VerifyFailure::BadChecksum => "bad_checksum",
+            VerifyFailure::MissingSignature => "missing_header",
+            VerifyFailure::BodyDigestMismatch => "bad_md5",
+            VerifyFailure::BadSignature => "bad_checksum",
             VerifyFailure::Stale => "stale",
             VerifyFailure::Future => "future",
-            VerifyFailure::BadCurTime => "bad_curtime",
-            VerifyFailure::WrongAppKey => "wrong_app_key",
-            VerifyFailure::DuplicateHeader => "duplicate_header",
+            VerifyFailure::BadTimestamp => "bad_curtime",
+            VerifyFailure::WrongApp => "wrong_app_key",
+            VerifyFailure::DuplicateField => "duplicate_header",
         }
     }
 }

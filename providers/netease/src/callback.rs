@@ -25,25 +25,25 @@ pub fn verify(
     now: SystemTime,
     window: Duration,
 ) -> Result<(), VerifyFailure> {
-    let header = |name| req.single_header(name)?.ok_or(VerifyFailure::MissingHeader);
+    let header = |name| req.single_header(name)?.ok_or(VerifyFailure::MissingSignature);
     let cur_time = header("CurTime")?;
     let md5 = header("MD5")?;
     let checksum = header("CheckSum")?;
     if let Some(received_key) = req.single_header("AppKey")? {
         if received_key != app_key {
-            return Err(VerifyFailure::WrongAppKey);
+            return Err(VerifyFailure::WrongApp);
         }
     }
-    let sent_at_ms: u64 = cur_time.parse().map_err(|_| VerifyFailure::BadCurTime)?;
+    let sent_at_ms: u64 = cur_time.parse().map_err(|_| VerifyFailure::BadTimestamp)?;
 
     let body_md5 = sign::body_md5(&req.body);
     if !sign::digest_eq(&body_md5, md5) {
-        return Err(VerifyFailure::BadMd5);
+        return Err(VerifyFailure::BodyDigestMismatch);
     }
     // Sign over our own MD5 (equal to theirs, but ours is known lowercase) and their CurTime text.
     let expected = sign::callback_checksum(app_secret, &body_md5, cur_time);
     if !sign::digest_eq(&expected, checksum) {
-        return Err(VerifyFailure::BadChecksum);
+        return Err(VerifyFailure::BadSignature);
     }
 
     let now_ms = now.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);

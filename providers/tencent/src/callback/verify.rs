@@ -32,12 +32,13 @@ pub fn verify(
     let query = req.path_and_query.split_once('?').map_or("", |(_, query)| query);
     // Decoding a `Vec` of pairs does not fail on odd input (it decodes leniently); treat a failure
     // as a query without the parameters.
-    let params: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| VerifyFailure::MissingHeader)?;
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_str(query).map_err(|_| VerifyFailure::MissingSignature)?;
     let single = |name: &str| -> Result<Option<&str>, VerifyFailure> {
         let mut values = params.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim());
         let first = values.next();
         if values.next().is_some() {
-            return Err(VerifyFailure::DuplicateHeader);
+            return Err(VerifyFailure::DuplicateField);
         }
         Ok(first)
     };
@@ -45,19 +46,19 @@ pub fn verify(
     let signature = single("Sign")?;
     let request_time = single("RequestTime")?;
 
-    let app_id = app_id.ok_or(VerifyFailure::MissingHeader)?;
+    let app_id = app_id.ok_or(VerifyFailure::MissingSignature)?;
     if app_id.parse::<u64>().ok() != Some(sdkappid) {
-        return Err(VerifyFailure::WrongAppKey);
+        return Err(VerifyFailure::WrongApp);
     }
     let (Some(signature), Some(request_time)) = (signature, request_time) else {
-        return Err(VerifyFailure::MissingHeader);
+        return Err(VerifyFailure::MissingSignature);
     };
     if request_time.is_empty() || !request_time.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(VerifyFailure::BadCurTime);
+        return Err(VerifyFailure::BadTimestamp);
     }
-    let sent_at: u128 = request_time.parse().map_err(|_| VerifyFailure::BadCurTime)?;
+    let sent_at: u128 = request_time.parse().map_err(|_| VerifyFailure::BadTimestamp)?;
     if token.is_empty() || !sign::callback_sign_matches(token, request_time, signature) {
-        return Err(VerifyFailure::BadChecksum);
+        return Err(VerifyFailure::BadSignature);
     }
 
     let now = u128::from(now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
@@ -121,20 +122,20 @@ mod tests {
 
     #[test]
     fn a_forged_or_foreign_sign_is_a_bad_checksum() {
-        assert_eq!(check(&signed_query("another-token", NOW)), Err(VerifyFailure::BadChecksum));
+        assert_eq!(check(&signed_query("another-token", NOW)), Err(VerifyFailure::BadSignature));
         let forged = format!("SdkAppid={APP}&Sign={}&RequestTime={NOW}", "0".repeat(64));
-        assert_eq!(check(&forged), Err(VerifyFailure::BadChecksum));
+        assert_eq!(check(&forged), Err(VerifyFailure::BadSignature));
         // A sign for another RequestTime does not carry over.
         let moved =
             signed_query(TOKEN, NOW).replace(&format!("RequestTime={NOW}"), &format!("RequestTime={}", NOW + 1));
-        assert_eq!(check(&moved), Err(VerifyFailure::BadChecksum));
+        assert_eq!(check(&moved), Err(VerifyFailure::BadSignature));
     }
 
     #[test]
     fn an_empty_token_refuses_everything() {
         let query = signed_query("", NOW);
         let result = verify(&request(&query), APP, "", UNIX_EPOCH + Duration::from_secs(NOW), WINDOW);
-        assert_eq!(result, Err(VerifyFailure::BadChecksum));
+        assert_eq!(result, Err(VerifyFailure::BadSignature));
     }
 
     #[test]
@@ -147,31 +148,31 @@ mod tests {
     #[test]
     fn missing_parameters_are_missing_headers() {
         let sign = sign::callback_sign(TOKEN, &NOW.to_string());
-        assert_eq!(check(&format!("SdkAppid={APP}&RequestTime={NOW}")), Err(VerifyFailure::MissingHeader));
-        assert_eq!(check(&format!("SdkAppid={APP}&Sign={sign}")), Err(VerifyFailure::MissingHeader));
-        assert_eq!(check(&format!("Sign={sign}&RequestTime={NOW}")), Err(VerifyFailure::MissingHeader));
+        assert_eq!(check(&format!("SdkAppid={APP}&RequestTime={NOW}")), Err(VerifyFailure::MissingSignature));
+        assert_eq!(check(&format!("SdkAppid={APP}&Sign={sign}")), Err(VerifyFailure::MissingSignature));
+        assert_eq!(check(&format!("Sign={sign}&RequestTime={NOW}")), Err(VerifyFailure::MissingSignature));
         // No query string at all (authentication off in the console).
         let bare = CallbackRequest { path_and_query: "/callbacks/tencent".into(), ..request("") };
         let result = verify(&bare, APP, TOKEN, UNIX_EPOCH + Duration::from_secs(NOW), WINDOW);
-        assert_eq!(result, Err(VerifyFailure::MissingHeader));
+        assert_eq!(result, Err(VerifyFailure::MissingSignature));
     }
 
     #[test]
     fn another_apps_callback_is_the_wrong_app_key() {
         let query = signed_query(TOKEN, NOW).replace(&format!("SdkAppid={APP}"), "SdkAppid=1400000002");
-        assert_eq!(check(&query), Err(VerifyFailure::WrongAppKey));
+        assert_eq!(check(&query), Err(VerifyFailure::WrongApp));
         let query = signed_query(TOKEN, NOW).replace(&format!("SdkAppid={APP}"), "SdkAppid=abc");
-        assert_eq!(check(&query), Err(VerifyFailure::WrongAppKey));
+        assert_eq!(check(&query), Err(VerifyFailure::WrongApp));
     }
 
     #[test]
     fn a_parameter_given_twice_is_a_duplicate() {
         let query = signed_query(TOKEN, NOW);
         let sign = sign::callback_sign(TOKEN, &NOW.to_string());
-        assert_eq!(check(&format!("{query}&Sign={sign}")), Err(VerifyFailure::DuplicateHeader));
-        assert_eq!(check(&format!("{query}&sign={}", "0".repeat(64))), Err(VerifyFailure::DuplicateHeader));
-        assert_eq!(check(&format!("{query}&RequestTime={NOW}")), Err(VerifyFailure::DuplicateHeader));
-        assert_eq!(check(&format!("{query}&SdkAppid={APP}")), Err(VerifyFailure::DuplicateHeader));
+        assert_eq!(check(&format!("{query}&Sign={sign}")), Err(VerifyFailure::DuplicateField));
+        assert_eq!(check(&format!("{query}&sign={}", "0".repeat(64))), Err(VerifyFailure::DuplicateField));
+        assert_eq!(check(&format!("{query}&RequestTime={NOW}")), Err(VerifyFailure::DuplicateField));
+        assert_eq!(check(&format!("{query}&SdkAppid={APP}")), Err(VerifyFailure::DuplicateField));
     }
 
     #[test]
@@ -179,7 +180,7 @@ mod tests {
         for time in ["abc", "", "+1764547200", "1764547200.0", "-1"] {
             let sign = sign::callback_sign(TOKEN, time);
             let query = format!("SdkAppid={APP}&Sign={sign}&RequestTime={}", time.replace('+', "%2B"));
-            assert_eq!(check(&query), Err(VerifyFailure::BadCurTime), "{time:?}");
+            assert_eq!(check(&query), Err(VerifyFailure::BadTimestamp), "{time:?}");
         }
     }
 
