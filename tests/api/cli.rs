@@ -102,3 +102,76 @@ async fn simulate_serves_the_simulator_until_sigterm() {
     assert_eq!(answer["code"], 200, "{answer}");
     assert!(exited.is_some_and(|s| s.success()), "stopped cleanly on SIGTERM: {exited:?}");
 }
+
+#[tokio::test]
+async fn simulate_serves_tencent_s_rest_api_to_a_tencent_client() {
+    let port = crate::helpers::closed_port().await;
+    let (sdkappid, key) = ("1400000001", "cli-secret-key");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imbridge"))
+        .env_clear()
+        .args(["simulate", "--provider", "tencent", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--sdkappid", sdkappid, "--secret-key", key])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("http://127.0.0.1:{port}/__sim/accounts")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A Tencent REST client configured with the same SDKAppID and key (it signs its own admin
+    // UserSig) imports an account; a client with another key is refused with Tencent's envelope.
+    let base = format!("http://127.0.0.1:{port}");
+    let tencent = |key: &str| {
+        imbridge_tencent::TencentClient::new(&imbridge_tencent::TencentConfig::new(base.clone(), 1_400_000_001, key))
+            .unwrap()
+    };
+    let imported = tencent(key).account_import("cli_user", Some("CLI"), None).await;
+    let checked = tencent(key).account_check(&["cli_user", "nobody"]).await;
+    let refused = tencent("another-key").account_import("cli_user", None, None).await;
+    // The same UserSig the `sign-tencent` command prints works in the raw query string.
+    let usersig =
+        sign_tencent(&["--usersig", "--secret-key", key, "--sdkappid", sdkappid, "--identifier", "administrator"]);
+    let url = format!(
+        "{base}/v4/im_open_login_svc/account_check?sdkappid={sdkappid}&identifier=administrator&usersig={}&random=7&contenttype=json",
+        usersig.trim()
+    );
+    let raw: serde_json::Value = client
+        .post(url)
+        .json(&serde_json::json!({"CheckItem": [{"UserID": "cli_user"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if exited.is_none() {
+        let _ = child.kill();
+    }
+    imported.expect("account_import accepted");
+    assert_eq!(checked.unwrap(), [("cli_user".to_owned(), true), ("nobody".to_owned(), false)]);
+    let refused = refused.expect_err("another key's UserSig is refused");
+    assert_eq!(refused.code(), Some(70009), "{refused:?}");
+    assert_eq!(raw["ActionStatus"], "OK", "{raw}");
+    assert_eq!(raw["ResultItem"][0]["AccountStatus"], "Imported", "{raw}");
+    assert!(exited.is_some_and(|s| s.success()), "stopped cleanly on SIGTERM: {exited:?}");
+}
+
+fn sign_tencent(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_imbridge")).arg("sign-tencent").args(args).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
