@@ -217,3 +217,22 @@ async fn the_sandbox_simulates_tencent_in_process() {
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK, "the provider answers the readiness ping");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_sender_fails_the_notification_an_unknown_recipient_is_unregistered() {
+    let app = spawn(Store::Embedded).await;
+    app.create_account("buyer_01", None).await;
+    // The sender was never imported (no account through imbridge): Tencent answers 20003, which
+    // names no side; the recipient exists, so the send fails instead of blaming the recipient.
+    let body = json!({"from": "shop_9", "to": ["buyer_01"], "attach": "x"});
+    let accepted = expect_json(app.post("/v1/notifications", &body).await, StatusCode::ACCEPTED).await;
+    let settled = app.settled_notification(accepted["id"].as_str().unwrap()).await;
+    assert_eq!(settled["status"], "failed", "{settled}");
+    assert_eq!(settled["last_code"], 20003, "{settled}");
+
+    app.create_account("shop_9", None).await;
+    let body = json!({"from": "shop_9", "to": ["ghost_1"], "attach": "x"});
+    let accepted = expect_json(app.post("/v1/notifications", &body).await, StatusCode::ACCEPTED).await;
+    let settled = app.settled_notification(accepted["id"].as_str().unwrap()).await;
+    assert_eq!(settled["unregistered"], json!(["ghost_1"]), "{settled}");
+}

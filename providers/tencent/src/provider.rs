@@ -246,9 +246,15 @@ impl ImProvider for TencentProvider {
         if users.len() == 1 {
             return match self.client.send_msg(&msg).await {
                 Ok(_) => Ok(SendOutcome::default()),
-                Err(e) if is_unknown_account(&e) => {
-                    Ok(SendOutcome { unregistered: users.clone(), ..SendOutcome::default() })
-                }
+                // 20003 names no side: only an unknown *recipient* is `unregistered`; an unknown
+                // sender is the request's own fault and fails it.
+                Err(e) if is_unknown_account(&e) => match self.client.account_check(&[users[0].as_str()]).await {
+                    Ok(found) if found.iter().all(|(_, imported)| !imported) => {
+                        Ok(SendOutcome { unregistered: users.clone(), ..SendOutcome::default() })
+                    }
+                    Ok(_) => Err(e.into()),
+                    Err(check) => Err(check.into()),
+                },
                 Err(e) => Err(e.into()),
             };
         }
