@@ -256,7 +256,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn(http_metrics::remember_route));
     let unauthenticated = Router::new()
         .merge(crate::health::router())
-        .merge(crate::openapi::router(&config.callbacks.path))
+        .merge(crate::openapi::router(&config.callbacks.path, &state.provider.callback_doc()))
         .merge(crate::callbacks::router(
             state.ingest.clone(),
             &config.callbacks.path,

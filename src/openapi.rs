@@ -15,9 +15,11 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, PathItem, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{OpenApi, ToSchema};
 
+use imbridge_provider::{CallbackDoc, FieldIn};
+
 use crate::error::ErrorBody;
 
-/// The callback path the annotation in `callbacks` names: the default `callbacks.path`.
+/// The callback path the annotation in `callbacks` names; moved to the configured `callbacks.path`.
 const DOCUMENTED_CALLBACK_PATH: &str = "/callbacks/netease";
 
 /// The name of the bearer security scheme in the document.
@@ -27,9 +29,10 @@ const BEARER: &str = "bearer";
 #[openapi(
     info(
         title = "imbridge",
-        description = "The server-side bridge between an e-commerce platform and IM providers (NetEase YunXin first). \
-The backend creates IM accounts, opens buyer–seller chats and sends system notifications through `/v1`; \
-NetEase posts its callbacks to `/callbacks/netease`; order pages ask `/v1/unread` for unread counts.\n\n\
+        description = "The server-side bridge between an e-commerce platform and IM providers (NetEase YunXin or \
+Tencent Cloud IM, one per deployment). The backend creates IM accounts, opens buyer–seller chats and sends system \
+notifications through `/v1`; the provider posts its callbacks to `callbacks.path` (`/callbacks/<provider>`); order \
+pages ask `/v1/unread` for unread counts.\n\n\
 Every `/v1` route takes and returns JSON and needs `Authorization: Bearer <key>` when `api_keys` is set. \
 Errors are `{\"code\", \"message\"}` plus `field` (the offending input) and, when the provider refused, \
 `provider_code`/`provider_desc`. Bad input changes nothing and calls no provider."
@@ -43,7 +46,7 @@ Errors are `{\"code\", \"message\"}` plus `field` (the offending input) and, whe
         (name = "presence", description = "Who is online, from the provider's login/logout callbacks"),
         (name = "conversations", description = "Inboxes, chat history, exports for disputes, and marking chats read"),
         (name = "backfill", description = "Importing a one-to-one session's history from the provider"),
-        (name = "callbacks", description = "NetEase → imbridge (消息抄送); signed by NetEase, no bearer key"),
+        (name = "callbacks", description = "Provider → imbridge; signed by the provider, no bearer key"),
         (name = "operations", description = "Liveness, readiness and metrics for operators; no bearer key"),
     )
 )]
@@ -53,8 +56,9 @@ struct ApiDoc;
 #[openapi(paths(crate::health::healthz, crate::health::readyz, crate::health::metrics))]
 struct HealthDoc;
 
-/// The whole document, with the callback route at `callback_path` (`callbacks.path`).
-pub fn document(callback_path: &str) -> Document {
+/// The whole document, with the callback route at `callback_path` (`callbacks.path`) described as
+/// the configured provider describes its callbacks.
+pub fn document(callback_path: &str, callback: &CallbackDoc) -> Document {
     let mut doc = ApiDoc::openapi()
         .merge_from(crate::accounts::ApiDoc::openapi())
         .merge_from(crate::chats::ApiDoc::openapi())
@@ -67,6 +71,9 @@ pub fn document(callback_path: &str) -> Document {
         .merge_from(crate::callbacks::ApiDoc::openapi())
         .merge_from(HealthDoc::openapi());
     add_v1_conventions(&mut doc);
+    if let Some(operation) = doc.paths.paths.get_mut(DOCUMENTED_CALLBACK_PATH).and_then(|item| item.post.as_mut()) {
+        describe_callback(operation, callback);
+    }
     if callback_path != DOCUMENTED_CALLBACK_PATH {
         let moved = |path: String| if path == DOCUMENTED_CALLBACK_PATH { callback_path.to_owned() } else { path };
         let paths = std::mem::take(&mut doc.paths.paths);
@@ -75,9 +82,33 @@ pub fn document(callback_path: &str) -> Document {
     doc
 }
 
+/// The provider's summary, signature fields and example body on the callback operation.
+fn describe_callback(operation: &mut utoipa::openapi::path::Operation, callback: &CallbackDoc) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{Object, Required, Type};
+    operation.summary = Some(callback.summary.to_owned());
+    operation.description = Some(callback.description.to_owned());
+    let parameters = callback.signature.iter().map(|field| {
+        ParameterBuilder::new()
+            .name(field.name)
+            .parameter_in(match field.location {
+                FieldIn::Header => ParameterIn::Header,
+                FieldIn::Query => ParameterIn::Query,
+            })
+            .required(if field.required { Required::True } else { Required::False })
+            .description(Some(field.description))
+            .schema(Some(Object::with_type(Type::String)))
+            .build()
+    });
+    operation.parameters = Some(parameters.collect());
+    if let Some(content) = operation.request_body.as_mut().and_then(|body| body.content.get_mut("application/json")) {
+        content.example = Some(callback.example.clone());
+    }
+}
+
 /// `GET /openapi.json` and `GET /docs`. The document is built once, here.
-pub fn router<S: Clone + Send + Sync + 'static>(callback_path: &str) -> Router<S> {
-    let json = Bytes::from(document(callback_path).to_json().expect("the OpenAPI document serializes"));
+pub fn router<S: Clone + Send + Sync + 'static>(callback_path: &str, callback: &CallbackDoc) -> Router<S> {
+    let json = Bytes::from(document(callback_path, callback).to_json().expect("the OpenAPI document serializes"));
     Router::new()
         .route("/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], json) }))
         .route("/docs", get(|| async { Html(DOCS_PAGE) }))

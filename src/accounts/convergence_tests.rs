@@ -89,6 +89,9 @@ impl ImProvider for Gated {
     fn parse_callback(&self, path_and_query: &str, body: &[u8]) -> Result<ParsedCallback, ParseError> {
         self.inner.parse_callback(path_and_query, body)
     }
+    fn callback_doc(&self) -> imbridge_provider::CallbackDoc {
+        self.inner.callback_doc()
+    }
     fn message_content(&self, document: &serde_json::Value) -> imbridge_provider::MessageContent {
         self.inner.message_content(document)
     }

@@ -209,36 +209,25 @@ pub fn router<S: Clone + Send + Sync + 'static>(ingest: Arc<Ingest>, path: &str,
     Router::new().route(path, post(receive)).layer(DefaultBodyLimit::max(body_limit)).with_state(ingest)
 }
 
-/// Receive a NetEase callback (消息抄送).
+/// Receive the provider's callbacks.
 ///
-/// Set this URL in the NetEase console. Verified over the raw body before it is parsed: `MD5` =
-/// md5(body), `CheckSum` = sha1(AppSecret + MD5 + CurTime), compared in constant time, header names
-/// in any case, `CurTime` within `callbacks.window_secs` (default 300 s) of now. Acknowledged only
-/// once stored durably; writes are idempotent, so redeliveries are harmless. The path is
-/// `callbacks.path`.
+/// Not behind the API keys: the provider signs instead. `crate::openapi` completes this with what
+/// the configured provider says ([`imbridge_provider::ImProvider::callback_doc`]): its summary, how
+/// it signs, an example body.
 #[utoipa::path(
     post,
     path = "/callbacks/netease",
-    operation_id = "receive_netease_callback",
+    operation_id = "receive_callback",
     tag = "callbacks",
-    params(
-        ("MD5" = String, Header, description = "md5 of the raw body, hex"),
-        ("CurTime" = String, Header, description = "When NetEase sent it, milliseconds since the Unix epoch", example = "1441977355557"),
-        ("CheckSum" = String, Header, description = "sha1(AppSecret + MD5 + CurTime), hex"),
-        ("AppKey" = Option<String>, Header, description = "The app key; compared when present"),
-    ),
-    request_body(content = Object, content_type = "application/json",
-        description = "NetEase's callback JSON as it sends it (eventType 1 message, 2/3 login/logout, 7 recall, 30 read receipt, ...)",
-        example = json!({"eventType": "1", "convType": "PERSON", "fromAccount": "shop_1", "to": "buyer_01", "msgType": "TEXT",
-            "body": "hello", "msgTimestamp": "1441977355557", "msgidServer": "3456789", "msgidClient": "1234567"})),
+    request_body(content = Object, content_type = "application/json", description = "The provider's callback JSON as it sends it"),
     responses(
-        (status = 200, description = "Stored durably (or, signed but unparseable, kept in the dead-letter store): NetEase's acknowledgement",
-            body = Object, example = json!({"code": 200})),
-        (status = 401, description = "A missing header, wrong MD5, CheckSum or AppKey, or CurTime outside the window; empty body (the reason is logged and counted in `/metrics`)"),
-        (status = 408, description = "Not answered within `http.request_timeout_secs` (`timeout`); not stored, NetEase may retry", body = ErrorBody),
+        (status = 200, description = "Stored durably (or, signed but unparseable, kept in the dead-letter store): the provider's acknowledgement",
+            body = Object),
+        (status = 401, description = "A missing or wrong signature, another app's, or signed outside the freshness window; empty body (the reason is logged and counted in `/metrics`)"),
+        (status = 408, description = "Not answered within `http.request_timeout_secs` (`timeout`); not stored", body = ErrorBody),
         (status = 413, description = "Body over `callbacks.body_limit_bytes` (1 MiB; `payload_too_large`)", body = ErrorBody),
         (status = 500, description = "The message store refused the callback (`internal`); not acknowledged", body = ErrorBody),
-        (status = 503, description = "The message store is unreachable or the write queue is full (`unavailable`); NetEase may retry", body = ErrorBody),
+        (status = 503, description = "The message store is unreachable or the write queue is full (`unavailable`); not stored", body = ErrorBody),
     )
 )]
 async fn receive(

@@ -280,6 +280,31 @@ async fn the_callback_route_is_documented_at_the_configured_path() {
     app.stop().await;
 }
 
+/// A Tencent deployment documents its callback route as Tencent signs it: in the query string.
+#[tokio::test]
+async fn the_callback_route_is_documented_as_the_configured_provider_signs() {
+    let app = Spawn::new(Backend::Sqlite).provider(imbridge::config::ProviderKind::Tencent).start().await;
+    let doc = fetch_document(&app).await;
+    assert!(doc["paths"].get("/callbacks/netease").is_none());
+    let callback = &doc["paths"]["/callbacks/tencent"]["post"];
+    assert!(callback["summary"].as_str().unwrap().contains("Tencent"), "{callback}");
+    let query: BTreeSet<&str> = callback["parameters"]
+        .as_array()
+        .expect("callback parameters")
+        .iter()
+        .filter(|p| p["in"] == "query")
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for name in ["SdkAppid", "Sign", "RequestTime"] {
+        assert!(query.contains(name), "query parameter {name} not documented: {query:?}");
+    }
+    let example = &callback["requestBody"]["content"]["application/json"]["example"];
+    assert_eq!(example["CallbackCommand"], "C2C.CallbackAfterSendMsg", "{callback}");
+    let (status, _) = probe(&app, "POST", "/callbacks/tencent").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "an unsigned callback at the documented path");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_docs_page_and_its_script_are_served_without_a_key() {
     let app = spawn_app().await;

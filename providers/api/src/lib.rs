@@ -225,6 +225,35 @@ impl VerifyFailure {
     }
 }
 
+/// Where a signature field travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldIn {
+    Header,
+    Query,
+}
+
+/// One field of a callback's signature, for the API reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureField {
+    pub name: &'static str,
+    pub location: FieldIn,
+    pub required: bool,
+    pub description: &'static str,
+}
+
+/// How a provider's callbacks look, for the API reference of the callback route: the service
+/// documents the route with whatever the configured provider says here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackDoc {
+    /// One line, e.g. "Receive a NetEase callback (消息抄送)".
+    pub summary: &'static str,
+    /// How it is verified and what is stored (Markdown).
+    pub description: &'static str,
+    pub signature: Vec<SignatureField>,
+    /// A body as the provider sends it.
+    pub example: serde_json::Value,
+}
+
 /// A signed body that could not be parsed into events; it is dead-lettered, not rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unparseable callback: {0}")]
@@ -332,6 +361,9 @@ pub trait ImProvider: Send + Sync + 'static {
 
     /// The body that acknowledges a stored callback.
     fn callback_ack(&self) -> Ack;
+
+    /// The callback route's API reference for this provider.
+    fn callback_doc(&self) -> CallbackDoc;
 
     /// What a page shows of a message this provider's callbacks (or history) stored: `document` is
     /// the [`MessageEvent::document`] as stored, plus the store's own fields.

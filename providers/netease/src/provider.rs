@@ -4,8 +4,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use imbridge_provider::{
-    Ack, CallbackRequest, Credential, EnsureOutcome, ImProvider, InvalidField, MessageContent, Notification,
-    ParseError, ParsedCallback, Profile, ProviderError, ReadPosition, SendOutcome, Target, VerifyFailure,
+    Ack, CallbackDoc, CallbackRequest, Credential, EnsureOutcome, FieldIn, ImProvider, InvalidField, MessageContent,
+    Notification, ParseError, ParsedCallback, Profile, ProviderError, ReadPosition, SendOutcome, SignatureField,
+    Target, VerifyFailure,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -317,6 +318,28 @@ impl ImProvider for NeteaseProvider {
 
     fn callback_ack(&self) -> Ack {
         Ack { content_type: "application/json", body: r#"{"code":200}"# }
+    }
+
+    fn callback_doc(&self) -> CallbackDoc {
+        let field =
+            |name, required, description| SignatureField { name, location: FieldIn::Header, required, description };
+        CallbackDoc {
+            summary: "Receive a NetEase callback (消息抄送)",
+            description:
+                "Set this URL in the NetEase console. Verified over the raw body before it is parsed: `MD5` = \
+md5(body), `CheckSum` = sha1(AppSecret + MD5 + CurTime), compared in constant time, header names in any case, \
+`CurTime` within `callbacks.window_secs` (default 300 s) of now. Acknowledged with `{\"code\":200}` only once \
+stored durably; writes are idempotent, so redeliveries are harmless. The path is `callbacks.path`.",
+            signature: vec![
+                field("MD5", true, "md5 of the raw body, hex"),
+                field("CurTime", true, "When NetEase sent it, milliseconds since the Unix epoch"),
+                field("CheckSum", true, "sha1(AppSecret + MD5 + CurTime), hex"),
+                field("AppKey", false, "The app key; compared when present"),
+            ],
+            example: serde_json::json!({"eventType": "1", "convType": "PERSON", "fromAccount": "shop_1", "to": "buyer_01",
+                "msgType": "TEXT", "body": "hello", "msgTimestamp": "1441977355557", "msgidServer": "3456789",
+                "msgidClient": "1234567"}),
+        }
     }
 
     /// The eventType 1 document's own fields, which history imports share.

@@ -23,8 +23,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use imbridge_provider::{
-    Ack, CallbackRequest, Credential, EnsureOutcome, Event, ImProvider, InvalidField, MessageContent, MessageEvent,
-    Notification, ParseError, ParsedCallback, Profile, ProviderError, ReadPosition, SendOutcome, Target, VerifyFailure,
+    Ack, CallbackDoc, CallbackRequest, Credential, EnsureOutcome, Event, FieldIn, ImProvider, InvalidField,
+    MessageContent, MessageEvent, Notification, ParseError, ParsedCallback, Profile, ProviderError, ReadPosition,
+    SendOutcome, SignatureField, Target, VerifyFailure,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -298,6 +299,31 @@ impl ImProvider for TencentProvider {
 
     fn callback_ack(&self) -> Ack {
         callback::ack()
+    }
+
+    fn callback_doc(&self) -> CallbackDoc {
+        let field =
+            |name, required, description| SignatureField { name, location: FieldIn::Query, required, description };
+        CallbackDoc {
+            summary: "Receive a Tencent IM callback (第三方回调)",
+            description: "Set this URL in the Tencent IM console with callback authentication on. Verified over the \
+query string (the body is not signed): `Sign` = lowercase hex sha256(callback token + `RequestTime`), compared in \
+constant time, `RequestTime` within 60 s of now, `SdkAppid` ours. Stored: `C2C.CallbackAfterSendMsg` (on `MsgKey`, \
+idempotent), `C2C.CallbackAfterMsgReport`, `C2C.CallbackAfterMsgWithDraw`, `State.StateChange`; anything else is kept \
+raw. Acknowledged with `{\"ActionStatus\":\"OK\",\"ErrorCode\":0,\"ErrorInfo\":\"\"}` only once stored durably. \
+Tencent does not redeliver: import gaps with `/v1/backfill`. The path is `callbacks.path`.",
+            signature: vec![
+                field("SdkAppid", true, "The app's SDKAppID"),
+                field("CallbackCommand", false, "e.g. `C2C.CallbackAfterSendMsg` (also in the body)"),
+                field("Sign", true, "sha256(callback token + RequestTime), lowercase hex"),
+                field("RequestTime", true, "When Tencent sent it, unix seconds"),
+                field("OptPlatform", false, "The client platform (`iOS`, `Android`, `Web`, `RESTAPI`, ...)"),
+            ],
+            example: json!({"CallbackCommand": "C2C.CallbackAfterSendMsg", "From_Account": "shop_1",
+                "To_Account": "buyer_01", "MsgSeq": 48374, "MsgRandom": 2837546, "MsgTime": 1764547200,
+                "MsgKey": "48374_2837546_1764547200", "SendMsgResult": 0, "UnreadMsgNum": 1,
+                "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hello"}}]}),
+        }
     }
 
     fn message_content(&self, document: &Value) -> MessageContent {
