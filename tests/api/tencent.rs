@@ -1,8 +1,8 @@
 //! What only Tencent has: its callback signature (over the query string, not the body), UserSig
-//! credentials, notifications as custom messages that never count as unread, history through
-//! `admin_getroammsg`, and the in-process Tencent sandbox.
+//! credentials, notifications as custom messages that never count as unread, and the in-process
+//! Tencent sandbox. (History through `admin_getroammsg` is tested with NetEase's in `providers.rs`.)
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use imbridge::config::ProviderKind;
 use imbridge_tencent::sign::callback_sign;
@@ -11,10 +11,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{expect_error, expect_json, Backend, Spawn, Store, TestApp, CALLBACK_TOKEN, SDKAPPID};
 
-on_both_stores!(
-    a_signed_callback_is_stored_once_and_forged_or_stale_ones_are_not,
-    backfill_imports_what_the_callbacks_missed
-);
+on_both_stores!(a_signed_callback_is_stored_once_and_forged_or_stale_ones_are_not);
 
 async fn spawn(store: Store) -> TestApp {
     Spawn::new(Backend::Sqlite).provider(ProviderKind::Tencent).store(store).start().await
@@ -97,49 +94,6 @@ async fn a_signed_callback_is_stored_once_and_forged_or_stale_ones_are_not(store
     failed["SendMsgResult"] = json!(80001);
     assert_eq!(post_callback(&app, SDKAPPID, CALLBACK_TOKEN, now, &failed).await.status(), StatusCode::OK);
     assert_eq!(unread(&app).await, 1);
-}
-
-async fn backfill_imports_what_the_callbacks_missed(store: Store) {
-    let app = spawn(store).await;
-    for account in ["shop_1", "buyer_01"] {
-        app.create_account(account, None).await;
-    }
-    let sim = app.tencent.as_ref().unwrap().state();
-    let from_ms = now_secs() * 1000 - 1000;
-    // Callbacks lost (imbridge was down): Tencent keeps the messages, nothing reached us.
-    let url = format!("{}/__sim/callbacks/url", app.sim_root.as_deref().unwrap());
-    let set_url = |url_value: Value| app.client.post(&url).json(&json!({"url": url_value})).send();
-    let saved = expect_json(app.client.get(&url).send().await.unwrap(), StatusCode::OK).await["url"].clone();
-    assert_eq!(set_url(Value::Null).await.unwrap().status(), StatusCode::OK);
-    for text in ["one", "two", "three"] {
-        app.chat_message("shop_1", "buyer_01", text).await;
-    }
-    app.chat_message("buyer_01", "shop_1", "mine").await;
-    assert_eq!(set_url(saved).await.unwrap().status(), StatusCode::OK);
-    assert_eq!(unread(&app).await, 0);
-    drop(sim);
-
-    let to_ms = now_secs() * 1000 + 1000;
-    let body = json!({"accid": "buyer_01", "peer": "shop_1", "from": from_ms, "to": to_ms});
-    let accepted = expect_json(app.post("/v1/backfill", &body).await, StatusCode::ACCEPTED).await;
-    let id = accepted["id"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let job = loop {
-        let job = expect_json(app.get(&format!("/v1/backfill/{id}")).await, StatusCode::OK).await;
-        if job["status"] != "running" {
-            break job;
-        }
-        assert!(Instant::now() < deadline, "{job}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(job["status"], "done", "{job}");
-    assert_eq!(job["imported"], 4, "{job}");
-    assert_eq!(unread(&app).await, 3);
-    let chat = expect_json(app.get("/v1/messages?accid=buyer_01&peer=shop_1").await, StatusCode::OK).await;
-    let mut bodies: Vec<&str> =
-        chat["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
-    bodies.sort();
-    assert_eq!(bodies, ["mine", "one", "three", "two"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
