@@ -77,7 +77,7 @@ pub struct Application {
 
 impl Application {
     /// Bind (or take `listener`), open the database, set up the provider (sandbox simulator when
-    /// no NetEase base URL is configured) and build the router. Nothing is served until
+    /// the chosen provider has no base URL configured) and build the router. Nothing is served until
     /// [`Application::run_until_stopped`].
     pub async fn build(config: Config, listener: Option<TcpListener>) -> Result<Self, StartupError> {
         let listener = match listener {
@@ -141,7 +141,8 @@ impl Application {
         &self.state
     }
 
-    /// The in-process simulator's base URL (NetEase: `http://127.0.0.1:PORT/nimserver`) in sandbox mode.
+    /// The in-process simulator's base URL in sandbox mode (NetEase:
+    /// `http://127.0.0.1:PORT/nimserver`; Tencent: `http://127.0.0.1:PORT`).
     pub fn sandbox_base_url(&self) -> Option<String> {
         self.sandbox.as_ref().map(providers::Sandbox::base_url)
     }

@@ -20,7 +20,7 @@ use imbridge_provider::{CallbackDoc, FieldIn};
 use crate::error::ErrorBody;
 
 /// The callback path the annotation in `callbacks` names; moved to the configured `callbacks.path`.
-const DOCUMENTED_CALLBACK_PATH: &str = "/callbacks/netease";
+const DOCUMENTED_CALLBACK_PATH: &str = "/callbacks";
 
 /// The name of the bearer security scheme in the document.
 const BEARER: &str = "bearer";

@@ -216,7 +216,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(ingest: Arc<Ingest>, path: &str,
 /// it signs, an example body.
 #[utoipa::path(
     post,
-    path = "/callbacks/netease",
+    path = "/callbacks",
     operation_id = "receive_callback",
     tag = "callbacks",
     request_body(content = Object, content_type = "application/json", description = "The provider's callback JSON as it sends it"),
