@@ -73,7 +73,6 @@ mod limits;
 mod model;
 mod params;
 mod persist;
-mod server;
 mod state;
 mod world;
 
@@ -158,7 +157,7 @@ impl Simulator {
         let (router, state) = Self::try_router(cfg)?;
         let addr = listener.local_addr()?;
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(server::serve(listener, router, cancel.clone()));
+        let task = tokio::spawn(imbridge_simkit::serve(listener, router, cancel.clone()));
         tracing::info!(%addr, "NetEase simulator listening");
         Ok(SimHandle { addr, state, guard: Some(cancel.drop_guard()), task: Some(task) })
     }

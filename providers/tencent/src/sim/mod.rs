@@ -112,7 +112,6 @@ mod limits;
 mod model;
 mod msgbody;
 mod rest;
-mod server;
 mod state;
 mod world;
 
@@ -191,7 +190,7 @@ impl Simulator {
         let (router, state) = Self::router(config);
         let addr = listener.local_addr()?;
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(server::serve(listener, router, cancel.clone()));
+        let task = tokio::spawn(imbridge_simkit::serve(listener, router, cancel.clone()));
         tracing::info!(%addr, "Tencent IM simulator listening");
         Ok(SimHandle { addr, state, guard: Some(cancel.drop_guard()), task: Some(task) })
     }

@@ -13,9 +13,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
-/// Marks a response whose connection must be closed instead of answered.
+/// Marks a response whose connection must be closed instead of answered: a handler inserts it
+/// into the response's extensions to fake a provider that hangs up mid-request.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct DropConnection;
+pub struct DropConnection;
 
 impl std::fmt::Display for DropConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -28,7 +29,8 @@ impl std::error::Error for DropConnection {}
 /// How long open connections may take to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-pub(crate) async fn serve(listener: TcpListener, router: Router, cancel: CancellationToken) {
+/// Serves `router` on `listener` until `cancel` fires, then gives open connections a grace period.
+pub async fn serve(listener: TcpListener, router: Router, cancel: CancellationToken) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
