@@ -2,6 +2,7 @@
 //! the plumbing a fake provider server needs whatever it fakes, so that a fix to it (an accept
 //! loop that sheds connections on shutdown, say) reaches both simulators at once.
 
+pub mod callbacks;
 pub mod control;
 mod server;
 
