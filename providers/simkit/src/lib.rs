@@ -6,4 +6,4 @@ pub mod callbacks;
 pub mod control;
 mod server;
 
-pub use server::{serve, DropConnection};
+pub use server::{DropConnection, Running};
