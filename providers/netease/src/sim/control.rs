@@ -1,15 +1,13 @@
 //! The simulator's routes: NetEase's API under `/nimserver`, and inspection and control for tests
 //! under `/__sim` (a path NetEase never uses); the table is in the `sim` module's documentation.
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::de::DeserializeOwned;
+use imbridge_simkit::control::{self, ok, parse, ControlError, ControlResult, FlushQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -19,41 +17,11 @@ use super::clients::{ClientError, ClientMessage, ClientPresence, ClientRead, Cli
 use super::faults::Faults;
 use super::state::SimState;
 
-/// A control API refusal.
-#[derive(Debug)]
-pub(crate) struct ControlError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ControlError {
-    fn bad_request(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code: "bad_request", message: message.into() }
-    }
-
-    fn not_found(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into() }
-    }
-}
-
 impl From<ClientError> for ControlError {
     fn from(e: ClientError) -> Self {
         let status = if e.code == "login_refused" { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
-        Self { status, code: e.code, message: e.message }
+        Self::new(status, e.code, e.message)
     }
-}
-
-impl IntoResponse for ControlError {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({"code": self.code, "message": self.message}))).into_response()
-    }
-}
-
-type ControlResult<T> = Result<T, ControlError>;
-
-fn parse<T: DeserializeOwned>(body: &[u8]) -> ControlResult<T> {
-    serde_json::from_slice(body).map_err(|e| ControlError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 pub(crate) fn router(state: SimState) -> Router {
@@ -138,26 +106,15 @@ async fn login(State(s): State<SimState>, body: Bytes) -> ControlResult<impl Int
 
 async fn reset(State(s): State<SimState>) -> impl IntoResponse {
     s.reset().await;
-    Json(json!({"ok": true}))
+    ok()
 }
 
 async fn callbacks(State(s): State<SimState>) -> impl IntoResponse {
     Json(s.callbacks())
 }
 
-#[derive(Deserialize)]
-struct FlushQuery {
-    timeout_ms: Option<u64>,
-}
-
 async fn flush_callbacks(State(s): State<SimState>, Query(q): Query<FlushQuery>) -> Response {
-    let timeout = Duration::from_millis(q.timeout_ms.unwrap_or(10_000));
-    if s.flush_callbacks(timeout).await {
-        Json(json!({"ok": true})).into_response()
-    } else {
-        let message = format!("callbacks still pending after {} ms", timeout.as_millis());
-        (StatusCode::GATEWAY_TIMEOUT, Json(json!({"code": "timeout", "message": message}))).into_response()
-    }
+    control::flush(q, |timeout| async move { s.flush_callbacks(timeout).await }).await
 }
 
 async fn callback_mode(State(s): State<SimState>) -> impl IntoResponse {
@@ -170,25 +127,16 @@ async fn set_callback_mode(State(s): State<SimState>, body: Bytes) -> ControlRes
     Ok(Json(mode))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UrlBody {
-    url: Option<String>,
-}
-
 async fn set_callback_url(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
-    let b: UrlBody = parse(&body)?;
-    if let Some(url) = &b.url {
-        reqwest::Url::parse(url).map_err(|e| ControlError::bad_request(format!("url: {e}")))?;
-    }
-    s.set_callback_url(b.url.clone());
-    Ok(Json(json!({"url": b.url})))
+    let url = control::callback_url(&body)?;
+    s.set_callback_url(url.clone());
+    Ok(Json(json!({"url": url})))
 }
 
 async fn raw_callback(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
     let event: Value = parse(&body)?;
     s.emit_callback(event);
-    Ok(Json(json!({"ok": true})))
+    Ok(ok())
 }
 
 async fn client_message(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
@@ -207,15 +155,15 @@ async fn client_read(State(s): State<SimState>, body: Bytes) -> ControlResult<im
 
 async fn client_recall(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
     s.client_recall(parse::<ClientRecall>(&body)?).await?;
-    Ok(Json(json!({"ok": true})))
+    Ok(ok())
 }
 
 async fn client_login(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
     s.client_login(parse::<ClientPresence>(&body)?).await?;
-    Ok(Json(json!({"ok": true})))
+    Ok(ok())
 }
 
 async fn client_logout(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
     s.client_logout(parse::<ClientPresence>(&body)?).await?;
-    Ok(Json(json!({"ok": true})))
+    Ok(ok())
 }

@@ -168,11 +168,11 @@ impl SimState {
 
     /// Where callbacks go from now on (`None`: nowhere).
     pub fn set_callback_url(&self, url: Option<String>) {
-        self.inner.callbacks.set_url(url);
+        self.inner.callbacks.queue.set_url(url);
     }
 
     pub fn callback_url(&self) -> Option<String> {
-        self.inner.callbacks.url()
+        self.inner.callbacks.queue.url()
     }
 
     /// Duplicate and/or shuffle callback deliveries from now on.
@@ -186,13 +186,13 @@ impl SimState {
 
     /// Every callback delivery, oldest first (the last 10 000).
     pub fn callbacks(&self) -> Vec<CallbackDelivery> {
-        self.inner.callbacks.deliveries()
+        self.inner.callbacks.queue.deliveries()
     }
 
     /// Releases held (shuffled) callbacks and waits until none is queued or in flight; false if
     /// that took longer than `timeout`.
     pub async fn flush_callbacks(&self, timeout: Duration) -> bool {
-        self.inner.callbacks.flush(timeout).await
+        self.inner.callbacks.queue.flush(timeout).await
     }
 
     /// Signs and delivers an arbitrary event, e.g. an eventType the simulator does not produce.
@@ -229,6 +229,6 @@ impl SimState {
         lock(&self.inner.limiter).clear();
         *lock(&self.inner.calls) = CallCounts::default();
         self.clear_faults();
-        self.inner.callbacks.clear_history();
+        self.inner.callbacks.queue.clear_history();
     }
 }

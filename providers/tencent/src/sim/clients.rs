@@ -195,7 +195,7 @@ impl SimState {
     pub fn client_presence(&self, p: ClientPresence, login: bool) -> Result<(), ClientError> {
         self.require("accid", &p.accid)?;
         let platform = platform(&p.platform);
-        let event_ms = self.now() * 1000 + super::callbacks::now_millis() % 1000;
+        let event_ms = self.now() * 1000 + imbridge_simkit::callbacks::now_millis() % 1000;
         self.apply(|world, events| {
             let Some(account) = world.accounts.get_mut(&p.accid) else { return };
             let mut kicked = Vec::new();

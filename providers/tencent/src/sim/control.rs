@@ -1,15 +1,13 @@
 //! The simulator's routes: Tencent's REST API under `/v4`, and inspection and control for tests
 //! under `/__sim` (a path Tencent never uses); the table is in the `sim` module's documentation.
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::de::DeserializeOwned;
+use imbridge_simkit::control::{self, ok, parse, ControlError, ControlResult, FlushQuery};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -19,41 +17,11 @@ use super::faults::Faults;
 use super::rest;
 use super::state::SimState;
 
-/// A control API refusal: `{"code","message"}`.
-#[derive(Debug)]
-pub(crate) struct ControlError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ControlError {
-    fn bad_request(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code: "bad_request", message: message.into() }
-    }
-
-    fn not_found(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into() }
-    }
-}
-
 impl From<ClientError> for ControlError {
     fn from(e: ClientError) -> Self {
         let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-        Self { status, code: e.code, message: e.message }
+        Self::new(status, e.code, e.message)
     }
-}
-
-impl IntoResponse for ControlError {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({"code": self.code, "message": self.message}))).into_response()
-    }
-}
-
-type ControlResult<T> = Result<T, ControlError>;
-
-fn parse<T: DeserializeOwned>(body: &[u8]) -> ControlResult<T> {
-    serde_json::from_slice(body).map_err(|e| ControlError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 pub(crate) fn router(state: SimState) -> Router {
@@ -139,7 +107,7 @@ async fn clear_faults(State(s): State<SimState>) -> impl IntoResponse {
 
 async fn reset(State(s): State<SimState>) -> impl IntoResponse {
     s.reset();
-    Json(json!({"ok": true}))
+    ok()
 }
 
 async fn clock(State(s): State<SimState>) -> impl IntoResponse {
@@ -161,19 +129,8 @@ async fn callbacks(State(s): State<SimState>) -> impl IntoResponse {
     Json(s.callbacks())
 }
 
-#[derive(Deserialize)]
-struct FlushQuery {
-    timeout_ms: Option<u64>,
-}
-
 async fn flush_callbacks(State(s): State<SimState>, Query(q): Query<FlushQuery>) -> Response {
-    let timeout = Duration::from_millis(q.timeout_ms.unwrap_or(10_000));
-    if s.flush_callbacks(timeout).await {
-        Json(json!({"ok": true})).into_response()
-    } else {
-        let message = format!("callbacks still pending after {} ms", timeout.as_millis());
-        (StatusCode::GATEWAY_TIMEOUT, Json(json!({"code": "timeout", "message": message}))).into_response()
-    }
+    control::flush(q, |timeout| async move { s.flush_callbacks(timeout).await }).await
 }
 
 async fn callback_mode(State(s): State<SimState>) -> impl IntoResponse {
@@ -189,23 +146,14 @@ async fn set_callback_mode(State(s): State<SimState>, body: Bytes) -> ControlRes
     Ok(Json(mode))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UrlBody {
-    url: Option<String>,
-}
-
 async fn callback_url(State(s): State<SimState>) -> impl IntoResponse {
     Json(json!({"url": s.callback_url()}))
 }
 
 async fn set_callback_url(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
-    let b: UrlBody = parse(&body)?;
-    if let Some(url) = &b.url {
-        reqwest::Url::parse(url).map_err(|e| ControlError::bad_request(format!("url: {e}")))?;
-    }
-    s.set_callback_url(b.url.clone());
-    Ok(Json(json!({"url": b.url})))
+    let url = control::callback_url(&body)?;
+    s.set_callback_url(url.clone());
+    Ok(Json(json!({"url": url})))
 }
 
 async fn client_message(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
@@ -219,15 +167,15 @@ async fn client_read(State(s): State<SimState>, body: Bytes) -> ControlResult<im
 
 async fn client_recall(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
     s.client_recall(parse::<ClientRecall>(&body)?)?;
-    Ok(Json(json!({"ok": true})))
+    Ok(ok())
 }
 
 async fn client_login(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
     s.client_presence(parse::<ClientPresence>(&body)?, true)?;
-    Ok(Json(json!({"ok": true})))
+    Ok(ok())
 }
 
 async fn client_logout(State(s): State<SimState>, body: Bytes) -> ControlResult<impl IntoResponse> {
     s.client_presence(parse::<ClientPresence>(&body)?, false)?;
-    Ok(Json(json!({"ok": true})))
+    Ok(ok())
 }

@@ -112,7 +112,6 @@ mod limits;
 mod model;
 mod msgbody;
 mod rest;
-mod server;
 mod state;
 mod world;
 
@@ -120,10 +119,9 @@ mod world;
 mod tests;
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
-use tokio::task::JoinHandle;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use imbridge_simkit::Running;
 
 pub use callbacks::{CallbackDelivery, CallbackMode, DeliveryState};
 pub use calls::CallCounts;
@@ -189,11 +187,10 @@ impl Simulator {
     /// dropped).
     pub async fn start(config: SimConfig, listener: tokio::net::TcpListener) -> std::io::Result<SimHandle> {
         let (router, state) = Self::router(config);
-        let addr = listener.local_addr()?;
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(server::serve(listener, router, cancel.clone()));
+        let server = Running::start(listener, router)?;
+        let addr = server.addr();
         tracing::info!(%addr, "Tencent IM simulator listening");
-        Ok(SimHandle { addr, state, guard: Some(cancel.drop_guard()), task: Some(task) })
+        Ok(SimHandle { server, state })
     }
 
     /// The simulator as a router, for embedding (sandbox mode). Served by anything but
@@ -207,26 +204,24 @@ impl Simulator {
 
 /// A running simulator. Dropping it stops the server; [`SimHandle::shutdown`] also waits for it.
 pub struct SimHandle {
-    addr: SocketAddr,
+    server: Running,
     state: SimState,
-    guard: Option<DropGuard>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl SimHandle {
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The base URL to give a client, e.g. `http://127.0.0.1:41234`; it appends
     /// `/v4/{service}/{command}`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.loopback_addr())
+        format!("http://{}", self.server.loopback_addr())
     }
 
     /// The simulator's root URL, for the `/__sim` API (the same host as [`SimHandle::base_url`]).
     pub fn root_url(&self) -> String {
-        format!("http://{}", self.loopback_addr())
+        format!("http://{}", self.server.loopback_addr())
     }
 
     pub fn state(&self) -> SimState {
@@ -234,26 +229,13 @@ impl SimHandle {
     }
 
     /// Stops accepting, lets open connections finish their current request, and waits.
-    pub async fn shutdown(mut self) {
-        if let Some(guard) = self.guard.take() {
-            guard.disarm().cancel();
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-
-    fn loopback_addr(&self) -> SocketAddr {
-        if self.addr.ip().is_unspecified() {
-            SocketAddr::from((Ipv4Addr::LOCALHOST, self.addr.port()))
-        } else {
-            self.addr
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 
 impl fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimHandle").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("SimHandle").field("addr", &self.server.addr()).finish_non_exhaustive()
     }
 }

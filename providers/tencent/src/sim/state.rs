@@ -146,11 +146,11 @@ impl SimState {
     }
 
     pub fn set_callback_url(&self, url: Option<String>) {
-        self.inner.callbacks.set_url(url);
+        self.inner.callbacks.queue.set_url(url);
     }
 
     pub fn callback_url(&self) -> Option<String> {
-        self.inner.callbacks.url()
+        self.inner.callbacks.queue.url()
     }
 
     pub fn set_callback_mode(&self, mode: CallbackMode) {
@@ -163,13 +163,13 @@ impl SimState {
 
     /// Every callback delivery, oldest first.
     pub fn callbacks(&self) -> Vec<CallbackDelivery> {
-        self.inner.callbacks.deliveries()
+        self.inner.callbacks.queue.deliveries()
     }
 
     /// Releases held (shuffled) callbacks and waits until none is queued or in flight; false if
     /// that took longer than `timeout`.
     pub async fn flush_callbacks(&self, timeout: Duration) -> bool {
-        self.inner.callbacks.flush(timeout).await
+        self.inner.callbacks.queue.flush(timeout).await
     }
 
     /// Would a client log in as `user_id` with `usersig` now (sim clock)?
@@ -191,6 +191,6 @@ impl SimState {
         lock(&self.inner.limiter).clear();
         lock(&self.inner.calls).clear();
         self.clear_faults();
-        self.inner.callbacks.clear_history();
+        self.inner.callbacks.queue.clear_history();
     }
 }

@@ -13,13 +13,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use imbridge_simkit::DropConnection;
 
 use super::auth::{self, Credentials};
 use super::calls::DROPPED;
 use super::faults::Injected;
 use super::limits::RateClass;
 use super::params::{NimError, NimResult, Params, Reply};
-use super::server::DropConnection;
 use super::state::{lock, SimState};
 use super::world::{Call, World};
 use crate::sign;

@@ -7,26 +7,24 @@
 //! twice and/or shuffle events, for idempotency tests.
 
 pub(crate) mod events;
-mod worker;
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
+use axum::http::header::CONTENT_TYPE;
+pub use imbridge_simkit::callbacks::DeliveryState;
+use imbridge_simkit::callbacks::{self, CallbackQueue, Delivery, Progress};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::{mpsc, Notify};
 
 use super::state::lock;
 use super::world::LOG_CAP;
-use crate::sign;
-use worker::{Delivery, Job};
+use crate::sign::{self, CallbackHeaders};
 
-/// Events waiting for delivery; more are refused (recorded as failed).
-const QUEUE_CAPACITY: usize = 10_000;
 /// How many events shuffle mode holds before releasing them in random order, by default.
 const DEFAULT_SHUFFLE_WINDOW: usize = 8;
+/// Attempts per delivery (NetEase documents no retry policy; a few quick retries let tests see a
+/// receiver that answered 503 once still get the event).
+const MAX_ATTEMPTS: u32 = 4;
 
 /// The event's `eventType` as text ("1", "30", ...).
 fn event_type(event: &Value) -> String {
@@ -50,20 +48,6 @@ pub struct CallbackMode {
     pub shuffle_window: usize,
 }
 
-/// Where one delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryState {
-    Queued,
-    /// Held by shuffle mode.
-    Held,
-    Delivered,
-    /// Gave up (retries exhausted, queue full, no runtime).
-    Failed,
-    /// Never posted: lost on purpose by the `lose_presence_percent` fault.
-    Lost,
-}
-
 /// One delivery of one event (a duplicated event has two, with the same `event_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallbackDelivery {
@@ -85,92 +69,54 @@ pub struct CallbackDelivery {
     pub delivered_at: Option<u64>,
 }
 
-/// The delivery history, shared with the worker.
-#[derive(Default)]
-pub(crate) struct DeliveryLog {
-    entries: VecDeque<CallbackDelivery>,
-    next_id: u64,
-}
-
-impl DeliveryLog {
-    fn push(&mut self, mut delivery: CallbackDelivery) -> u64 {
-        self.next_id += 1;
-        delivery.id = self.next_id;
-        if self.entries.len() >= LOG_CAP {
-            self.entries.pop_front();
-        }
-        self.entries.push_back(delivery);
-        self.next_id
-    }
-
-    /// Updates a delivery still in the history.
-    pub(crate) fn update(&mut self, id: u64, f: impl FnOnce(&mut CallbackDelivery)) {
-        let Some(first) = self.entries.front().map(|d| d.id) else {
-            return;
-        };
-        if let Some(d) = id.checked_sub(first).and_then(|i| self.entries.get_mut(i as usize)) {
-            f(d);
+impl callbacks::Record for CallbackDelivery {
+    fn progress(&mut self) -> Progress<'_> {
+        Progress {
+            id: &mut self.id,
+            state: &mut self.state,
+            status: &mut self.status,
+            attempts: &mut self.attempts,
+            error: &mut self.error,
+            delivered_at: &mut self.delivered_at,
         }
     }
 }
 
-/// What the delivery task shares with the hub.
-pub(crate) struct Shared {
+/// Posts with NetEase's headers, signed at each attempt.
+pub(crate) struct Signer {
     app_key: String,
     app_secret: String,
-    client: reqwest::Client,
-    log: Mutex<DeliveryLog>,
-    /// Deliveries queued, held or in flight.
-    pending: AtomicUsize,
-    idle: Notify,
 }
 
-impl Shared {
-    fn finish_one(&self) {
-        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_waiters();
-        }
+impl callbacks::Post for Signer {
+    type Record = CallbackDelivery;
+    /// The exact body to post.
+    type Payload = String;
+    type Sent = ();
+
+    fn request(&self, client: &reqwest::Client, url: &str, body: &String) -> (reqwest::RequestBuilder, ()) {
+        let signed = CallbackHeaders::sign(&self.app_secret, body.as_bytes(), sign::now_millis());
+        let request = client
+            .post(url)
+            .header(CONTENT_TYPE, "application/json;charset=utf-8")
+            .header("AppKey", &self.app_key)
+            .header("CurTime", &signed.cur_time)
+            .header("MD5", &signed.md5)
+            .header("CheckSum", &signed.checksum)
+            .body(body.clone());
+        (request, ())
     }
 }
 
 pub(crate) struct CallbackHub {
-    shared: Arc<Shared>,
-    url: Mutex<Option<String>>,
+    pub queue: CallbackQueue<Signer>,
     mode: Mutex<CallbackMode>,
-    sender: Mutex<Option<mpsc::Sender<Job>>>,
-    next_event: Mutex<u64>,
 }
 
 impl CallbackHub {
     pub fn new(app_key: &str, app_secret: &str, url: Option<String>) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
-        let shared = Shared {
-            app_key: app_key.to_owned(),
-            app_secret: app_secret.to_owned(),
-            client,
-            log: Mutex::new(DeliveryLog::default()),
-            pending: AtomicUsize::new(0),
-            idle: Notify::new(),
-        };
-        Self {
-            shared: Arc::new(shared),
-            url: Mutex::new(url),
-            mode: Mutex::new(CallbackMode::default()),
-            sender: Mutex::new(None),
-            next_event: Mutex::new(0),
-        }
-    }
-
-    pub fn set_url(&self, url: Option<String>) {
-        *lock(&self.url) = url;
-    }
-
-    pub fn url(&self) -> Option<String> {
-        lock(&self.url).clone()
+        let signer = Signer { app_key: app_key.to_owned(), app_secret: app_secret.to_owned() };
+        Self { queue: CallbackQueue::new(signer, url, LOG_CAP), mode: Mutex::new(CallbackMode::default()) }
     }
 
     pub fn set_mode(&self, mode: CallbackMode) {
@@ -181,28 +127,13 @@ impl CallbackHub {
         *lock(&self.mode)
     }
 
-    pub fn deliveries(&self) -> Vec<CallbackDelivery> {
-        lock(&self.shared.log).entries.iter().cloned().collect()
-    }
-
-    /// Forgets finished deliveries (queued ones stay so that flush still tracks them).
-    pub fn clear_history(&self) {
-        lock(&self.shared.log).entries.retain(|d| matches!(d.state, DeliveryState::Queued | DeliveryState::Held));
-    }
-
-    fn new_event_id(&self) -> u64 {
-        let mut next = lock(&self.next_event);
-        *next += 1;
-        *next
-    }
-
     /// Records `event` as lost (for the current URL; nothing when there is none): it shows in the
     /// delivery history but is never posted.
     pub fn record_lost(&self, event: &Value) {
-        let Some(url) = self.url() else { return };
-        let record = CallbackDelivery {
+        let Some(url) = self.queue.url() else { return };
+        self.queue.record(CallbackDelivery {
             id: 0,
-            event_id: self.new_event_id(),
+            event_id: self.queue.new_event_id(),
             copy: 1,
             event_type: event_type(event),
             url,
@@ -213,18 +144,18 @@ impl CallbackHub {
             error: Some("lost by the lose_presence_percent fault".to_owned()),
             queued_at: sign::now_millis(),
             delivered_at: None,
-        };
-        lock(&self.shared.log).push(record);
+        });
     }
 
     /// Queues `event` for the current URL (nothing when there is none).
     pub fn enqueue(&self, event: Value) {
-        let Some(url) = self.url() else { return };
+        let Some(url) = self.queue.url() else { return };
         let mode = self.mode();
         let body = event.to_string();
         let event_type = event_type(&event);
-        let event_id = self.new_event_id();
+        let event_id = self.queue.new_event_id();
         let copies: u8 = if mode.duplicate { 2 } else { 1 };
+        let window = if mode.shuffle_window == 0 { DEFAULT_SHUFFLE_WINDOW } else { mode.shuffle_window };
         for copy in 1..=copies {
             let record = CallbackDelivery {
                 id: 0,
@@ -240,56 +171,14 @@ impl CallbackHub {
                 queued_at: sign::now_millis(),
                 delivered_at: None,
             };
-            let id = lock(&self.shared.log).push(record);
-            self.shared.pending.fetch_add(1, Ordering::AcqRel);
-            let window = if mode.shuffle_window == 0 { DEFAULT_SHUFFLE_WINDOW } else { mode.shuffle_window };
-            let job = Job::Deliver(Delivery { id, url: url.clone(), body: body.clone(), hold: mode.shuffle, window });
-            let sent = match self.sender() {
-                Some(tx) => tx.try_send(job).map_err(|e| match e {
-                    mpsc::error::TrySendError::Full(_) => "callback queue full",
-                    mpsc::error::TrySendError::Closed(_) => "callback task stopped",
-                }),
-                None => Err("no tokio runtime to deliver callbacks"),
+            let delivery = Delivery {
+                url: url.clone(),
+                payload: body.clone(),
+                hold: mode.shuffle,
+                window,
+                attempts: MAX_ATTEMPTS,
             };
-            if let Err(reason) = sent {
-                tracing::warn!(id, reason, "simulator dropped a callback");
-                lock(&self.shared.log).update(id, |d| {
-                    d.state = DeliveryState::Failed;
-                    d.error = Some(reason.to_owned());
-                });
-                self.shared.finish_one();
-            }
+            self.queue.enqueue(record, delivery);
         }
-    }
-
-    /// Releases held events and waits until nothing is pending.
-    pub async fn flush(&self, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        if let Some(tx) = self.sender() {
-            let _ = tokio::time::timeout_at(deadline, tx.send(Job::Release)).await;
-        }
-        loop {
-            let notified = self.shared.idle.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.shared.pending.load(Ordering::Acquire) == 0 {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.shared.pending.load(Ordering::Acquire) == 0;
-            }
-        }
-    }
-
-    /// The delivery task's queue, started on first use (it needs a tokio runtime).
-    fn sender(&self) -> Option<mpsc::Sender<Job>> {
-        let mut sender = lock(&self.sender);
-        if sender.is_none() {
-            let runtime = tokio::runtime::Handle::try_current().ok()?;
-            let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-            runtime.spawn(worker::run(rx, self.shared.clone()));
-            *sender = Some(tx);
-        }
-        sender.clone()
     }
 }

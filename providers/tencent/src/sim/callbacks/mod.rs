@@ -10,26 +10,24 @@
 //! convenience). [`CallbackMode`] can also duplicate, shuffle or lose events.
 
 pub(crate) mod events;
-mod worker;
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
+use axum::http::header::CONTENT_TYPE;
+pub use imbridge_simkit::callbacks::DeliveryState;
+use imbridge_simkit::callbacks::{self, now_millis, CallbackQueue, Delivery, Progress};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, Notify};
 
 use super::state::lock;
 use super::world::LOG_CAP;
 pub(crate) use events::Event;
-use worker::{Delivery, Job};
+use events::CLIENT_IP;
 
-/// Events waiting for delivery; more are refused (recorded as failed).
-const QUEUE_CAPACITY: usize = 10_000;
 /// How many events shuffle mode holds before releasing them in random order.
 const SHUFFLE_WINDOW: usize = 8;
+/// Attempts per delivery in retry mode.
+const RETRY_ATTEMPTS: u32 = 4;
 
 /// Fault modes for callbacks (the JSON of `POST /__sim/callbacks/mode`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,20 +43,6 @@ pub struct CallbackMode {
     /// Retry non-200 answers (4 attempts, 100 ms doubling). Off by default: Tencent documents
     /// no redelivery.
     pub retry: bool,
-}
-
-/// Where one delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryState {
-    Queued,
-    /// Held by shuffle mode.
-    Held,
-    Delivered,
-    /// The receiver did not answer 200 (after the retries, if any), or the queue was full.
-    Failed,
-    /// Never posted: lost on purpose by `drop_percent`.
-    Lost,
 }
 
 /// One delivery of one event (a duplicated event has two, with the same `event_id`).
@@ -86,93 +70,76 @@ pub struct CallbackDelivery {
     pub delivered_at: Option<u64>,
 }
 
-#[derive(Default)]
-pub(crate) struct DeliveryLog {
-    entries: VecDeque<CallbackDelivery>,
-    next_id: u64,
-}
-
-impl DeliveryLog {
-    fn push(&mut self, mut delivery: CallbackDelivery) -> u64 {
-        self.next_id += 1;
-        delivery.id = self.next_id;
-        if self.entries.len() >= LOG_CAP {
-            self.entries.pop_front();
-        }
-        self.entries.push_back(delivery);
-        self.next_id
-    }
-
-    pub(crate) fn update(&mut self, id: u64, f: impl FnOnce(&mut CallbackDelivery)) {
-        let Some(first) = self.entries.front().map(|d| d.id) else { return };
-        if let Some(d) = id.checked_sub(first).and_then(|i| self.entries.get_mut(i as usize)) {
-            f(d);
+impl callbacks::Record for CallbackDelivery {
+    fn progress(&mut self) -> Progress<'_> {
+        Progress {
+            id: &mut self.id,
+            state: &mut self.state,
+            status: &mut self.status,
+            attempts: &mut self.attempts,
+            error: &mut self.error,
+            delivered_at: &mut self.delivered_at,
         }
     }
 }
 
-/// What the delivery task shares with the hub.
-pub(crate) struct Shared {
+/// The callback query string; with `signed` = (token, RequestTime) it carries Sign and RequestTime.
+fn query(sdkappid: u64, event: &Event, signed: Option<(&str, &str)>) -> String {
+    let mut pairs = vec![
+        ("SdkAppid", sdkappid.to_string()),
+        ("CallbackCommand", event.command.to_owned()),
+        ("contenttype", "json".to_owned()),
+        ("ClientIP", CLIENT_IP.to_owned()),
+        ("OptPlatform", event.platform.clone()),
+    ];
+    if let Some((token, time)) = signed {
+        pairs.push(("Sign", crate::sign::callback_sign(token, time)));
+        pairs.push(("RequestTime", time.to_owned()));
+    }
+    serde_urlencoded::to_string(&pairs).unwrap_or_default()
+}
+
+/// One event on its way: what its query string is built from, and its exact body.
+pub(crate) struct Outgoing {
+    event: Event,
+    body: String,
+}
+
+/// Posts with Tencent's query string, signed at each attempt when a callback token is configured.
+pub(crate) struct Signer {
     sdkappid: u64,
     token: Option<String>,
-    client: reqwest::Client,
-    log: Mutex<DeliveryLog>,
-    /// Deliveries queued, held or in flight.
-    pending: AtomicUsize,
-    idle: Notify,
 }
 
-impl Shared {
-    fn finish_one(&self) {
-        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_waiters();
-        }
+impl callbacks::Post for Signer {
+    type Record = CallbackDelivery;
+    type Payload = Outgoing;
+    /// The attempt's query string, which the record shows.
+    type Sent = String;
+
+    fn request(&self, client: &reqwest::Client, url: &str, out: &Outgoing) -> (reqwest::RequestBuilder, String) {
+        let request_time = (now_millis() / 1000).to_string();
+        let q = query(self.sdkappid, &out.event, self.token.as_deref().map(|t| (t, request_time.as_str())));
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let request =
+            client.post(format!("{url}{separator}{q}")).header(CONTENT_TYPE, "application/json").body(out.body.clone());
+        (request, q)
     }
-}
 
-pub(crate) fn now_millis() -> u64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+    fn note_sent(record: &mut CallbackDelivery, query: String) {
+        record.query = query;
+    }
 }
 
 pub(crate) struct CallbackHub {
-    shared: Arc<Shared>,
-    url: Mutex<Option<String>>,
+    pub queue: CallbackQueue<Signer>,
     mode: Mutex<CallbackMode>,
-    sender: Mutex<Option<mpsc::Sender<Job>>>,
-    next_event: Mutex<u64>,
 }
 
 impl CallbackHub {
     pub fn new(sdkappid: u64, token: Option<String>, url: Option<String>) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
-        let shared = Shared {
-            sdkappid,
-            token,
-            client,
-            log: Mutex::new(DeliveryLog::default()),
-            pending: AtomicUsize::new(0),
-            idle: Notify::new(),
-        };
-        Self {
-            shared: Arc::new(shared),
-            url: Mutex::new(url),
-            mode: Mutex::new(CallbackMode::default()),
-            sender: Mutex::new(None),
-            next_event: Mutex::new(0),
-        }
-    }
-
-    pub fn set_url(&self, url: Option<String>) {
-        *lock(&self.url) = url;
-    }
-
-    pub fn url(&self) -> Option<String> {
-        lock(&self.url).clone()
+        let signer = Signer { sdkappid, token };
+        Self { queue: CallbackQueue::new(signer, url, LOG_CAP), mode: Mutex::new(CallbackMode::default()) }
     }
 
     pub fn set_mode(&self, mode: CallbackMode) {
@@ -183,26 +150,13 @@ impl CallbackHub {
         *lock(&self.mode)
     }
 
-    pub fn deliveries(&self) -> Vec<CallbackDelivery> {
-        lock(&self.shared.log).entries.iter().cloned().collect()
-    }
-
-    /// Forgets finished deliveries (queued and held ones stay so that flush still tracks them).
-    pub fn clear_history(&self) {
-        lock(&self.shared.log).entries.retain(|d| matches!(d.state, DeliveryState::Queued | DeliveryState::Held));
-    }
-
     /// Queues `event` for the current URL (nothing when there is none).
     pub fn enqueue(&self, event: Event) {
-        let Some(url) = self.url() else { return };
+        let Some(url) = self.queue.url() else { return };
         let mode = self.mode();
         let body = event.body.to_string();
-        let event_id = {
-            let mut next = lock(&self.next_event);
-            *next += 1;
-            *next
-        };
-        let query = worker::query(self.shared.sdkappid, &event, None);
+        let event_id = self.queue.new_event_id();
+        let query = query(self.queue.post().sdkappid, &event, None);
         let record = |copy: u8, state: DeliveryState| CallbackDelivery {
             id: 0,
             event_id,
@@ -226,67 +180,19 @@ impl CallbackHub {
         if lost {
             let mut r = record(1, DeliveryState::Lost);
             r.error = Some("lost by the drop_percent callback mode".to_owned());
-            lock(&self.shared.log).push(r);
+            self.queue.record(r);
             return;
         }
         let copies: u8 = if mode.duplicate { 2 } else { 1 };
         for copy in 1..=copies {
-            let id = lock(&self.shared.log).push(record(copy, DeliveryState::Queued));
-            self.shared.pending.fetch_add(1, Ordering::AcqRel);
-            let job = Job::Deliver(Delivery {
-                id,
+            let delivery = Delivery {
                 url: url.clone(),
-                event: event.clone(),
-                body: body.clone(),
+                payload: Outgoing { event: event.clone(), body: body.clone() },
                 hold: mode.shuffle,
-                retry: mode.retry,
-            });
-            let sent = match self.sender() {
-                Some(tx) => tx.try_send(job).map_err(|e| match e {
-                    mpsc::error::TrySendError::Full(_) => "callback queue full",
-                    mpsc::error::TrySendError::Closed(_) => "callback task stopped",
-                }),
-                None => Err("no tokio runtime to deliver callbacks"),
+                window: SHUFFLE_WINDOW,
+                attempts: if mode.retry { RETRY_ATTEMPTS } else { 1 },
             };
-            if let Err(reason) = sent {
-                tracing::warn!(id, reason, "simulator dropped a callback");
-                lock(&self.shared.log).update(id, |d| {
-                    d.state = DeliveryState::Failed;
-                    d.error = Some(reason.to_owned());
-                });
-                self.shared.finish_one();
-            }
+            self.queue.enqueue(record(copy, DeliveryState::Queued), delivery);
         }
-    }
-
-    /// Releases held events and waits until nothing is pending; false on timeout.
-    pub async fn flush(&self, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        if let Some(tx) = self.sender() {
-            let _ = tokio::time::timeout_at(deadline, tx.send(Job::Release)).await;
-        }
-        loop {
-            let notified = self.shared.idle.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.shared.pending.load(Ordering::Acquire) == 0 {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.shared.pending.load(Ordering::Acquire) == 0;
-            }
-        }
-    }
-
-    /// The delivery task's queue, started on first use (it needs a tokio runtime).
-    fn sender(&self) -> Option<mpsc::Sender<Job>> {
-        let mut sender = lock(&self.sender);
-        if sender.is_none() {
-            let runtime = tokio::runtime::Handle::try_current().ok()?;
-            let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-            runtime.spawn(worker::run(rx, self.shared.clone()));
-            *sender = Some(tx);
-        }
-        sender.clone()
     }
 }

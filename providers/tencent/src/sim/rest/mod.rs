@@ -15,13 +15,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use imbridge_simkit::DropConnection;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 
 use super::callbacks::Event;
 use super::calls::{self, DROPPED, OK};
 use super::faults::Injected;
-use super::server::DropConnection;
 use super::state::{lock, SimState};
 use super::world::World;
 use crate::usersig;
