@@ -86,18 +86,7 @@ async fn simulate_serves_the_simulator_until_sigterm() {
     }
     let answer: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
 
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
-    let mut exited = None;
-    for _ in 0..100 {
-        if let Some(status) = child.try_wait().unwrap() {
-            exited = Some(status);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if exited.is_none() {
-        let _ = child.kill();
-    }
+    let exited = terminate(&mut child).await;
     assert!(up, "the simulator answered");
     assert_eq!(answer["code"], 200, "{answer}");
     assert!(exited.is_some_and(|s| s.success()), "stopped cleanly on SIGTERM: {exited:?}");
@@ -149,18 +138,7 @@ async fn simulate_serves_tencent_s_rest_api_to_a_tencent_client() {
         .await
         .unwrap();
 
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
-    let mut exited = None;
-    for _ in 0..100 {
-        if let Some(status) = child.try_wait().unwrap() {
-            exited = Some(status);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if exited.is_none() {
-        let _ = child.kill();
-    }
+    let exited = terminate(&mut child).await;
     imported.expect("account_import accepted");
     assert_eq!(checked.unwrap(), [("cli_user".to_owned(), true), ("nobody".to_owned(), false)]);
     let refused = refused.expect_err("another key's UserSig is refused");
@@ -174,4 +152,17 @@ fn sign_tencent(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_imbridge")).arg("sign-tencent").args(args).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// SIGTERM, then up to 10 s for the process to exit (killed after that); how it exited, if it did.
+async fn terminate(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    None
 }

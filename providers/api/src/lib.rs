@@ -57,6 +57,35 @@ impl ProviderError {
     }
 }
 
+/// An error with its causes, `outer: cause: root` (reqwest's own message is terse, "error sending
+/// request"; what went wrong is in the source chain).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The recipients of a notification to users: 1..=`max`, each a valid account by `normalize`
+/// (field `to`). The rule every provider applies before anything is sent.
+pub fn check_recipients(
+    users: &[String],
+    max: usize,
+    normalize: impl Fn(&str, &str) -> Result<String, InvalidField>,
+) -> Result<(), InvalidField> {
+    if users.is_empty() {
+        return Err(InvalidField::new("to", "must not be empty"));
+    }
+    if users.len() > max {
+        return Err(InvalidField::new("to", format!("at most {max} recipients per send")));
+    }
+    users.iter().try_for_each(|user| normalize("to", user).map(drop))
+}
+
 /// Profile fields the backend may set on an account. `None` leaves a field unchanged.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {

@@ -126,15 +126,8 @@ impl ImProvider for TencentProvider {
     fn validate_notification(&self, n: &Notification) -> Result<(), InvalidField> {
         validate::normalize_user_id("from", &n.from)?;
         match &n.target {
-            Target::Users(users) if users.is_empty() => return Err(InvalidField::new("to", "must not be empty")),
-            Target::Users(users) if users.len() > validate::BATCH_RECIPIENTS_MAX => {
-                let reason = format!("at most {} recipients per send", validate::BATCH_RECIPIENTS_MAX);
-                return Err(InvalidField::new("to", reason));
-            }
             Target::Users(users) => {
-                for user in users {
-                    validate::normalize_user_id("to", user)?;
-                }
+                imbridge_provider::check_recipients(users, validate::BATCH_RECIPIENTS_MAX, validate::normalize_user_id)?
             }
             // Validation cannot answer "unsupported"; the send does (501 for the API).
             Target::Team(_) => {}

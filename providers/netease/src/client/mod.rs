@@ -72,7 +72,7 @@ impl NeteaseClient {
             .timeout(cfg.request_timeout)
             .user_agent(concat!("imbridge-netease/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| NeteaseError::Transport(error_chain(&e)))?;
+            .map_err(|e| NeteaseError::Transport(imbridge_provider::error_chain(&e)))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -241,20 +241,8 @@ fn transport(e: reqwest::Error) -> NeteaseError {
     if e.is_timeout() {
         NeteaseError::Timeout
     } else {
-        NeteaseError::Transport(error_chain(&e))
+        NeteaseError::Transport(imbridge_provider::error_chain(&e))
     }
-}
-
-/// reqwest's own message is terse ("error sending request"); the cause is in the source chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

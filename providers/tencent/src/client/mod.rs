@@ -96,7 +96,7 @@ impl TencentClient {
             .timeout(config.request_timeout)
             .user_agent(concat!("imbridge-tencent/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| TencentError::Transport(error_chain(&e)))?;
+            .map_err(|e| TencentError::Transport(imbridge_provider::error_chain(&e)))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -287,18 +287,6 @@ fn transport(e: reqwest::Error) -> TencentError {
     if e.is_timeout() {
         TencentError::Timeout
     } else {
-        TencentError::Transport(error_chain(&e))
+        TencentError::Transport(imbridge_provider::error_chain(&e))
     }
-}
-
-/// reqwest's own message is terse ("error sending request"); the cause is in the source chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
