@@ -1,14 +1,13 @@
 //! The body of `POST /v1/notifications` and its validation. Everything the provider would refuse
 //! is caught here, before anything is stored, and reported with the field's name.
 
-use std::collections::HashSet;
-
 use imbridge_provider::{ImProvider, InvalidField, Target};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::model::{Message, NewNotification};
+use crate::accid::{Accid, AccidList, Field};
 
 /// The longest idempotency key accepted (characters).
 pub const IDEMPOTENCY_KEY_MAX: usize = 255;
@@ -60,7 +59,7 @@ impl NotificationRequest {
     /// Check every field and normalize accids (provider form, duplicates dropped, first occurrence
     /// order kept). `max_recipients` bounds the recipient list after de-duplication.
     pub fn validate(self, provider: &dyn ImProvider, max_recipients: usize) -> Result<NewNotification, InvalidField> {
-        let from = provider.normalize_account(&self.from).map_err(|e| rename(e, "from"))?;
+        let from = Accid::parse(provider, "from", &self.from)?.into_string();
         let target = match (self.to, self.team) {
             (Some(_), Some(_)) => return Err(InvalidField::new("to", "give either to or team, not both")),
             (None, None) => return Err(InvalidField::new("to", "give the recipients (to) or a team")),
@@ -113,25 +112,13 @@ fn recipients(provider: &dyn ImProvider, to: &[String], max: usize) -> Result<Ve
     if to.len() > max {
         return Err(InvalidField::new("to", format!("at most {max} recipients")));
     }
-    let mut seen = HashSet::with_capacity(to.len());
-    let mut accids = Vec::with_capacity(to.len());
-    for (i, raw) in to.iter().enumerate() {
-        let accid = provider.normalize_account(raw).map_err(|e| rename(e, &format!("to[{i}]")))?;
-        if seen.insert(accid.clone()) {
-            accids.push(accid);
-        }
-    }
+    // Never more distinct accids than entries, so the list's own bound cannot be reached.
+    let entries = to.iter().enumerate().map(|(i, raw)| (raw.as_str(), Field::at("to", i)));
+    let accids = AccidList::parse(provider, entries, max, "to")?.distinct;
     if accids.is_empty() {
         return Err(InvalidField::new("to", "at least one recipient"));
     }
-    if accids.len() > max {
-        return Err(InvalidField::new("to", format!("at most {max} distinct recipients")));
-    }
-    Ok(accids)
-}
-
-fn rename(e: InvalidField, field: &str) -> InvalidField {
-    InvalidField::new(field, e.reason)
+    Ok(accids.into_iter().map(Accid::into_string).collect())
 }
 
 /// Provider field names that differ from this API's (NetEase spells some in one word).

@@ -1,12 +1,12 @@
-//! A list of accids from a request (`peers`, `accids`, each order's `peer`), validated once for every
-//! route that takes one: each entry parsed by the provider's accid rule, de-duplicated in linear time
-//! (hashed), and the distinct count bounded as it grows, so a long list costs no more than reading it.
+//! A list of accids from a request (`peers`, `accids`, each order's `peer`): each entry parsed by
+//! the provider's accid rule, de-duplicated in linear time (hashed), and the distinct count bounded
+//! as it grows, so a long list costs no more than reading it.
 
 use std::collections::{HashMap, HashSet};
 
-use imbridge_provider::ImProvider;
+use imbridge_provider::{ImProvider, InvalidField};
 
-use crate::error::AppError;
+use super::Accid;
 
 /// Where an entry sits in the request: `peers[3]`, `orders[2].peer`.
 #[derive(Debug, Clone, Copy)]
@@ -33,31 +33,31 @@ impl std::fmt::Display for Field {
 #[derive(Debug, Default)]
 pub struct AccidList<'a> {
     /// Each spelling in the request → its canonical accid.
-    pub canonical: HashMap<&'a str, String>,
+    pub canonical: HashMap<&'a str, Accid>,
     /// The distinct canonical accids, in first-seen order.
-    pub distinct: Vec<String>,
+    pub distinct: Vec<Accid>,
 }
 
 impl<'a> AccidList<'a> {
-    /// Parse `entries`, each with where it sits in the request. A bad entry is a 422 naming its
-    /// field; more than `max_distinct` distinct accids a 422 naming `limit_field`.
+    /// Parse `entries`, each with where it sits in the request. A bad entry is refused naming its
+    /// field; more than `max_distinct` distinct accids naming `limit_field`.
     pub fn parse(
         provider: &dyn ImProvider,
         entries: impl IntoIterator<Item = (&'a str, Field)>,
         max_distinct: usize,
         limit_field: &str,
-    ) -> Result<Self, AppError> {
+    ) -> Result<Self, InvalidField> {
         let mut list = AccidList::default();
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut seen: HashSet<Accid> = HashSet::new();
         for (raw, field) in entries {
             if list.canonical.contains_key(raw) {
                 continue;
             }
-            let accid = provider.normalize_account(raw).map_err(|e| AppError::invalid(field.to_string(), e.reason))?;
+            let accid = Accid::parse(provider, &field.to_string(), raw)?;
             if seen.insert(accid.clone()) {
                 list.distinct.push(accid.clone());
                 if list.distinct.len() > max_distinct {
-                    return Err(AppError::invalid(limit_field, format!("at most {max_distinct} distinct accids")));
+                    return Err(InvalidField::new(limit_field, format!("at most {max_distinct} distinct accids")));
                 }
             }
             list.canonical.insert(raw, accid);
@@ -66,7 +66,12 @@ impl<'a> AccidList<'a> {
     }
 
     /// The canonical accid of a spelling this list was parsed from.
-    pub fn of(&self, raw: &str) -> &str {
+    pub fn of(&self, raw: &str) -> &Accid {
         &self.canonical[raw]
+    }
+
+    /// The distinct accids as the stores take them.
+    pub fn distinct_strings(&self) -> Vec<String> {
+        self.distinct.iter().map(|accid| accid.as_str().to_owned()).collect()
     }
 }
