@@ -2,7 +2,8 @@
 //! the provider's accid rule, de-duplicated in linear time (hashed), and the distinct count bounded
 //! as it grows, so a long list costs no more than reading it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 
 use imbridge_provider::{ImProvider, InvalidField};
 
@@ -32,8 +33,8 @@ impl std::fmt::Display for Field {
 /// The accids of a request: each spelling it used, and the distinct canonical accids.
 #[derive(Debug, Default)]
 pub struct AccidList<'a> {
-    /// Each spelling in the request → its canonical accid.
-    pub canonical: HashMap<&'a str, Accid>,
+    /// Each spelling in the request → where its canonical accid is in `distinct`.
+    spelled: HashMap<&'a str, usize>,
     /// The distinct canonical accids, in first-seen order.
     pub distinct: Vec<Accid>,
 }
@@ -48,26 +49,30 @@ impl<'a> AccidList<'a> {
         limit_field: &str,
     ) -> Result<Self, InvalidField> {
         let mut list = AccidList::default();
-        let mut seen: HashSet<Accid> = HashSet::new();
+        let mut seen: HashMap<Accid, usize> = HashMap::new();
         for (raw, field) in entries {
-            if list.canonical.contains_key(raw) {
+            let Entry::Vacant(spelling) = list.spelled.entry(raw) else {
                 continue;
-            }
-            let accid = Accid::parse(provider, &field.to_string(), raw)?;
-            if seen.insert(accid.clone()) {
-                list.distinct.push(accid.clone());
-                if list.distinct.len() > max_distinct {
-                    return Err(InvalidField::new(limit_field, format!("at most {max_distinct} distinct accids")));
+            };
+            let accid = Accid::parse(provider, field, raw)?;
+            let at = match seen.entry(accid) {
+                Entry::Occupied(known) => *known.get(),
+                Entry::Vacant(new) => {
+                    list.distinct.push(new.key().clone());
+                    if list.distinct.len() > max_distinct {
+                        return Err(InvalidField::new(limit_field, format!("at most {max_distinct} distinct accids")));
+                    }
+                    *new.insert(list.distinct.len() - 1)
                 }
-            }
-            list.canonical.insert(raw, accid);
+            };
+            spelling.insert(at);
         }
         Ok(list)
     }
 
     /// The canonical accid of a spelling this list was parsed from.
     pub fn of(&self, raw: &str) -> &Accid {
-        &self.canonical[raw]
+        &self.distinct[self.spelled[raw]]
     }
 
     /// The distinct accids as the stores take them.

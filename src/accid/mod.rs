@@ -6,6 +6,8 @@
 mod list;
 mod party;
 
+use std::fmt::Display;
+
 use imbridge_provider::{ImProvider, InvalidField};
 use serde::Serialize;
 
@@ -20,9 +22,13 @@ use crate::error::AppError;
 pub struct Accid(String);
 
 impl Accid {
-    /// The provider's canonical accid for `raw`, or why not, naming `field` (e.g. `buyer.account`).
-    pub fn parse(provider: &dyn ImProvider, field: &str, raw: &str) -> Result<Self, InvalidField> {
-        provider.normalize_account(raw).map(Self).map_err(|invalid| InvalidField::new(field, invalid.reason))
+    /// The provider's canonical accid for `raw`, or why not, naming `field` (e.g. `buyer.account`;
+    /// written out only for a refusal, so a long list of entries costs no names).
+    pub fn parse(provider: &dyn ImProvider, field: impl Display, raw: &str) -> Result<Self, InvalidField> {
+        provider
+            .normalize_account(raw)
+            .map(Self)
+            .map_err(|invalid| InvalidField::new(field.to_string(), invalid.reason))
     }
 
     pub fn as_str(&self) -> &str {
@@ -34,7 +40,7 @@ impl Accid {
     }
 }
 
-impl std::fmt::Display for Accid {
+impl Display for Accid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }

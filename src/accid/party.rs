@@ -21,7 +21,7 @@ pub struct Party {
 
 /// A party's canonical accid and profile, validated, with errors named under `side`.
 pub fn validate_party(provider: &dyn ImProvider, side: &str, party: Party) -> Result<(Accid, Profile), AppError> {
-    let accid = Accid::parse(provider, &format!("{side}.account"), &party.account)?;
+    let accid = Accid::parse(provider, format_args!("{side}.account"), &party.account)?;
     let profile = Profile { name: party.name, icon: party.icon, ..Profile::default() };
     check_profile(provider, side, &profile)?;
     Ok((accid, profile))

@@ -1,13 +1,15 @@
 //! The body of `POST /v1/notifications` and its validation. Everything the provider would refuse
 //! is caught here, before anything is stored, and reported with the field's name.
 
+use std::collections::HashSet;
+
 use imbridge_provider::{ImProvider, InvalidField, Target};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::model::{Message, NewNotification};
-use crate::accid::{Accid, AccidList, Field};
+use crate::accid::Accid;
 
 /// The longest idempotency key accepted (characters).
 pub const IDEMPOTENCY_KEY_MAX: usize = 255;
@@ -112,13 +114,21 @@ fn recipients(provider: &dyn ImProvider, to: &[String], max: usize) -> Result<Ve
     if to.len() > max {
         return Err(InvalidField::new("to", format!("at most {max} recipients")));
     }
-    // Never more distinct accids than entries, so the list's own bound cannot be reached.
-    let entries = to.iter().enumerate().map(|(i, raw)| (raw.as_str(), Field::at("to", i)));
-    let accids = AccidList::parse(provider, entries, max, "to")?.distinct;
+    let mut seen = HashSet::with_capacity(to.len());
+    let mut accids = Vec::with_capacity(to.len());
+    for (i, raw) in to.iter().enumerate() {
+        let accid = Accid::parse(provider, format_args!("to[{i}]"), raw)?.into_string();
+        if seen.insert(accid.clone()) {
+            accids.push(accid);
+        }
+    }
     if accids.is_empty() {
         return Err(InvalidField::new("to", "at least one recipient"));
     }
-    Ok(accids.into_iter().map(Accid::into_string).collect())
+    if accids.len() > max {
+        return Err(InvalidField::new("to", format!("at most {max} distinct recipients")));
+    }
+    Ok(accids)
 }
 
 /// Provider field names that differ from this API's (NetEase spells some in one word).

@@ -99,7 +99,7 @@ pub fn shop_spec(state: &AppState, body: PutShop) -> Result<ShopSpec, AppError> 
     }
     let mut agents: Vec<AgentSpec> = Vec::with_capacity(body.agents.len());
     for (i, agent) in body.agents.into_iter().enumerate() {
-        let accid = Accid::parse(provider, &format!("agents[{i}].account"), &agent.account)?;
+        let accid = Accid::parse(provider, format_args!("agents[{i}].account"), &agent.account)?;
         if agents.iter().any(|a| a.accid == accid) {
             return Err(AppError::invalid(format!("agents[{i}].account"), format!("`{accid}` is listed twice")));
         }
