@@ -201,7 +201,7 @@ async fn create_or_get(
 }
 
 /// `Ok(role)` when it is the one asked for, else 409 `role_conflict` (a role never changes).
-fn role_is(accid: &str, role: Role, wanted: Role) -> Result<Role, AppError> {
+fn role_is(accid: &Accid, role: Role, wanted: Role) -> Result<Role, AppError> {
     if role == wanted {
         return Ok(role);
     }

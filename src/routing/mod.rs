@@ -345,7 +345,7 @@ fn denied(check: Result<(), AppError>) -> AppError {
 /// The provider side of a routed chat: the buyer's account and token, its role, the friendship.
 async fn connect(
     state: &AppState,
-    buyer: &str,
+    buyer: &Accid,
     profile: &imbridge_provider::Profile,
     agent: &str,
 ) -> Result<(AccountToken, bool), AppError> {
