@@ -15,7 +15,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::accounts::{canonical_accid, new_request_id, validate_party, AccountToken, Party, Role};
+use crate::accid::{validate_party, Accid, Party};
+use crate::accounts::{new_request_id, AccountToken, Role};
 use crate::app::AppState;
 use crate::error::{ApiJson, ApiPath, AppError, ErrorBody};
 
@@ -121,7 +122,7 @@ async fn open_chat(
     }
     Ok(Json(ChatOpened {
         buyer: accounts.credential(&buyer_account.account),
-        seller: SellerRef { accid: seller },
+        seller: SellerRef { accid: seller.into_string() },
         friends,
     }))
 }
@@ -149,8 +150,8 @@ async fn unfriend(
     ApiPath(FriendshipPath { accid, faccid }): ApiPath<FriendshipPath>,
 ) -> Result<Json<FriendshipEnded>, AppError> {
     let provider = &state.provider;
-    let accid = canonical_accid(provider.as_ref(), "accid", &accid)?;
-    let faccid = canonical_accid(provider.as_ref(), "faccid", &faccid)?;
+    let accid = Accid::parse(provider.as_ref(), "accid", &accid)?;
+    let faccid = Accid::parse(provider.as_ref(), "faccid", &faccid)?;
     if accid == faccid {
         return Err(AppError::invalid("faccid", "an account cannot be its own friend"));
     }
@@ -161,5 +162,5 @@ async fn unfriend(
     // what the database already says.
     tokio::try_join!(state.accounts.registered(&accid), state.accounts.registered(&faccid))?;
     provider.delete_friend(&accid, &faccid, &new_request_id()).await?;
-    Ok(Json(FriendshipEnded { accid, faccid, friends: false }))
+    Ok(Json(FriendshipEnded { accid: accid.into_string(), faccid: faccid.into_string(), friends: false }))
 }

@@ -2,7 +2,7 @@
 //!
 //! Feature modules own their routes and logic; `app` merges the routers and applies the layers.
 
-pub mod accid_list;
+pub mod accid;
 pub mod accounts;
 pub mod app;
 pub mod auth;

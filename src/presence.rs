@@ -13,7 +13,7 @@ use imbridge_provider::ImProvider;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::accid_list::{AccidList, Field};
+use crate::accid::{AccidList, Field};
 use crate::error::{ApiQuery, AppError, ErrorBody};
 use crate::messages::{MessageStore, PresenceRecord};
 
@@ -130,7 +130,7 @@ async fn presence(
     }
     let entries = requested.iter().enumerate().map(|(i, a)| (*a, Field::at("accids", i)));
     let accids = AccidList::parse(state.provider.as_ref(), entries, MAX_ACCIDS, "accids")?;
-    let records = state.store.presence(&accids.distinct).await?;
+    let records = state.store.presence(&accids.distinct_strings()).await?;
     let mut by_accid: BTreeMap<&str, Vec<&PresenceRecord>> = BTreeMap::new();
     for record in &records {
         by_accid.entry(record.accid.as_str()).or_default().push(record);
@@ -138,7 +138,7 @@ async fn presence(
     let presence = requested
         .iter()
         .map(|raw| {
-            let records = by_accid.get(accids.of(raw)).map(Vec::as_slice).unwrap_or_default();
+            let records = by_accid.get(accids.of(raw).as_str()).map(Vec::as_slice).unwrap_or_default();
             ((*raw).to_owned(), AccountPresence::of(records))
         })
         .collect();

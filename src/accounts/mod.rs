@@ -21,7 +21,7 @@ pub mod store;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use imbridge_provider::{ImProvider, Profile};
+use imbridge_provider::Profile;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -29,6 +29,7 @@ pub use role::{ChatPolicy, Role, DEFAULT_CHAT_POLICY};
 pub use service::{new_request_id, AccountService, Ensured};
 pub use store::{AccountRow, AccountStore};
 
+use crate::accid::{check_profile, Accid};
 use crate::app::AppState;
 use crate::error::{ApiJson, ApiPath, AppError, ErrorBody};
 
@@ -155,39 +156,6 @@ fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// One side of a chat.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Party {
-    /// The shop's username; lowercased into the accid.
-    pub account: String,
-    /// Used when the account is registered by this call.
-    pub name: Option<String>,
-    pub icon: Option<String>,
-}
-
-/// A party's canonical accid and profile, validated, with errors named under `side`.
-pub fn validate_party(provider: &dyn ImProvider, side: &str, party: Party) -> Result<(String, Profile), AppError> {
-    let accid = canonical_accid(provider, &format!("{side}.account"), &party.account)?;
-    let profile = Profile { name: party.name, icon: party.icon, ..Profile::default() };
-    check_profile(provider, side, &profile)?;
-    Ok((accid, profile))
-}
-
-/// The provider's canonical accid for `raw`, or a 422 naming `field`.
-pub fn canonical_accid(provider: &dyn ImProvider, field: &str, raw: &str) -> Result<String, AppError> {
-    provider.normalize_account(raw).map_err(|invalid| AppError::invalid(field, invalid.reason))
-}
-
-/// Validate `profile` against the provider's limits; a 422 names the field under `prefix`
-/// (e.g. `buyer.name`).
-pub fn check_profile(provider: &dyn ImProvider, prefix: &str, profile: &Profile) -> Result<(), AppError> {
-    provider.validate_profile(profile).map_err(|invalid| {
-        let field = if prefix.is_empty() { invalid.field } else { format!("{prefix}.{}", invalid.field) };
-        AppError::invalid(field, invalid.reason)
-    })
-}
-
 /// Create-or-get an account.
 ///
 /// Registers the account with the IM provider unless the bridge already has it, and returns the
@@ -216,7 +184,7 @@ async fn create_or_get(
     ApiJson(body): ApiJson<CreateAccount>,
 ) -> Result<Json<AccountCredentials>, AppError> {
     let provider = state.provider.as_ref();
-    let accid = canonical_accid(provider, "account", &body.account)?;
+    let accid = Accid::parse(provider, "account", &body.account)?;
     let profile = Profile { name: body.name, icon: body.icon, ..Profile::default() };
     check_profile(provider, "", &profile)?;
     if let Some(wanted) = body.role {
@@ -233,7 +201,7 @@ async fn create_or_get(
 }
 
 /// `Ok(role)` when it is the one asked for, else 409 `role_conflict` (a role never changes).
-fn role_is(accid: &str, role: Role, wanted: Role) -> Result<Role, AppError> {
+fn role_is(accid: &Accid, role: Role, wanted: Role) -> Result<Role, AppError> {
     if role == wanted {
         return Ok(role);
     }
@@ -261,7 +229,7 @@ async fn show(
     State(state): State<AppState>,
     ApiPath(AccidPath { accid }): ApiPath<AccidPath>,
 ) -> Result<Json<AccountView>, AppError> {
-    let accid = canonical_accid(state.provider.as_ref(), "accid", &accid)?;
+    let accid = Accid::parse(state.provider.as_ref(), "accid", &accid)?;
     Ok(Json(state.accounts.registered(&accid).await?.into()))
 }
 
@@ -287,7 +255,7 @@ async fn refresh_token(
     State(state): State<AppState>,
     ApiPath(AccidPath { accid }): ApiPath<AccidPath>,
 ) -> Result<Json<AccountToken>, AppError> {
-    let accid = canonical_accid(state.provider.as_ref(), "accid", &accid)?;
+    let accid = Accid::parse(state.provider.as_ref(), "accid", &accid)?;
     let account = state.accounts.refresh_token(&accid).await?;
     Ok(Json(state.accounts.credential(&account)))
 }
@@ -316,7 +284,7 @@ async fn update(
     ApiJson(body): ApiJson<UpdateAccount>,
 ) -> Result<Json<AccountView>, AppError> {
     let provider = state.provider.as_ref();
-    let accid = canonical_accid(provider, "accid", &accid)?;
+    let accid = Accid::parse(provider, "accid", &accid)?;
     let profile = Profile {
         name: body.name,
         icon: body.icon,
@@ -388,6 +356,6 @@ async fn unblock(
 }
 
 async fn set_blocked(state: AppState, accid: String, blocked: bool) -> Result<Json<AccountView>, AppError> {
-    let accid = canonical_accid(state.provider.as_ref(), "accid", &accid)?;
+    let accid = Accid::parse(state.provider.as_ref(), "accid", &accid)?;
     Ok(Json(state.accounts.set_blocked(&accid, blocked).await?.into()))
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use super::store::{BackfillStore, Job, JobStatus};
-use crate::accounts::canonical_accid;
+use crate::accid::{pair, Accid};
 use crate::db::now_ms;
 use crate::error::{ApiJson, ApiPath, AppError, ErrorBody};
 
@@ -100,13 +100,9 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// Validate a request; the error names the field.
-fn validate(state: &BackfillState, request: &BackfillRequest) -> Result<(String, String), AppError> {
+fn validate(state: &BackfillState, request: &BackfillRequest) -> Result<(Accid, Accid), AppError> {
     let provider = state.provider.as_ref();
-    let accid = canonical_accid(provider, "accid", &request.accid)?;
-    let peer = canonical_accid(provider, "peer", &request.peer)?;
-    if peer == accid {
-        return Err(AppError::invalid("peer", "must differ from accid"));
-    }
+    let (accid, peer) = pair(provider, ("accid", Some(&request.accid)), ("peer", Some(&request.peer)))?;
     if request.from < 0 {
         return Err(AppError::invalid("from", "ms since the Unix epoch; must not be negative"));
     }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::pair;
+use crate::accid::{pair, Accid};
 use crate::app::AppState;
 use crate::error::{ApiQuery, AppError, ErrorBody};
 use crate::messages::{MessageStore, PairQuery};
@@ -78,8 +78,8 @@ pub(super) async fn export(
 /// Keyset pagination over the pair, oldest first.
 struct Walk {
     store: Arc<dyn MessageStore>,
-    accid: String,
-    peer: String,
+    accid: Accid,
+    peer: Accid,
     from_ms: i64,
     to_ms: i64,
     after: Option<(i64, String)>,

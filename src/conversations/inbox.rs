@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::cursor::ConversationCursor;
 use super::page_limit;
-use crate::accounts::canonical_accid;
+use crate::accid::Accid;
 use crate::app::AppState;
 use crate::error::{ApiQuery, AppError, ErrorBody};
 use imbridge_provider::ImProvider;
@@ -118,7 +118,7 @@ pub(super) async fn list(
     ApiQuery(query): ApiQuery<InboxQuery>,
 ) -> Result<Json<Inbox>, AppError> {
     let (provider, store) = (&state.provider, &state.messages);
-    let owner = canonical_accid(provider.as_ref(), "accid", query.accid.as_deref().unwrap_or_default())?;
+    let owner = Accid::parse(provider.as_ref(), "accid", query.accid.as_deref().unwrap_or_default())?;
     let limit = page_limit(query.limit)?;
     let cursor = query.cursor.as_deref().map(ConversationCursor::parse).transpose()?;
 
@@ -130,7 +130,12 @@ pub(super) async fn list(
         false => None,
     };
     if only.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(Json(Inbox { accid: owner, conversations: Vec::new(), total_unread, next_cursor: None }));
+        return Ok(Json(Inbox {
+            accid: owner.into_string(),
+            conversations: Vec::new(),
+            total_unread,
+            next_cursor: None,
+        }));
     }
 
     // The walk's reference moment: the newest activity when its first page was asked for.
@@ -172,7 +177,7 @@ pub(super) async fn list(
             peer_read_at: read_marks.get(&r.summary.peer).copied(),
         })
         .collect();
-    Ok(Json(Inbox { accid: owner, conversations, total_unread, next_cursor }))
+    Ok(Json(Inbox { accid: owner.into_string(), conversations, total_unread, next_cursor }))
 }
 
 /// A conversation at its place in the walk: its last activity as of the walk's reference moment.

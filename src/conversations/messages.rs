@@ -7,7 +7,8 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::cursor::MessageCursor;
-use super::{page_limit, pair};
+use super::page_limit;
+use crate::accid::pair;
 use crate::app::AppState;
 use crate::error::{ApiQuery, AppError, ErrorBody};
 use imbridge_provider::ImProvider;

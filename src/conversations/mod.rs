@@ -48,20 +48,3 @@ fn page_limit(limit: Option<usize>) -> Result<usize, crate::error::AppError> {
     }
     Ok(limit)
 }
-
-/// The accid and peer of a conversation, validated; a 422 names `accid_field` / `peer_field`.
-fn pair(
-    provider: &dyn imbridge_provider::ImProvider,
-    (accid_field, accid): (&str, Option<&str>),
-    (peer_field, peer): (&str, Option<&str>),
-) -> Result<(String, String), crate::error::AppError> {
-    use crate::accounts::canonical_accid;
-    use crate::error::AppError;
-    let accid =
-        canonical_accid(provider, accid_field, accid.ok_or_else(|| AppError::invalid(accid_field, "required"))?)?;
-    let peer = canonical_accid(provider, peer_field, peer.ok_or_else(|| AppError::invalid(peer_field, "required"))?)?;
-    if accid == peer {
-        return Err(AppError::invalid(peer_field, format!("must differ from {accid_field}")));
-    }
-    Ok((accid, peer))
-}

@@ -10,7 +10,7 @@ use imbridge_provider::{Event, ReadPosition, ReadReport, Target};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::pair;
+use crate::accid::pair;
 use crate::app::AppState;
 use crate::error::{ApiPath, AppError, ErrorBody, OptionalApiJson};
 use crate::messages::{Applied, PairQuery, RawCallback, F_KEY, F_SENT_AT};
@@ -85,7 +85,7 @@ pub(super) async fn mark_read(
         after: None,
         ascending: false,
         limit: 1,
-        only_from: Some(peer.clone()),
+        only_from: Some(peer.to_string()),
     };
     let newest = store.pair_messages(&reader, &peer, &newest_from_peer).await?.into_iter().next();
     let up_to = request.up_to.or_else(|| newest.as_ref().and_then(|d| d[F_SENT_AT].as_i64()));
@@ -101,7 +101,7 @@ pub(super) async fn mark_read(
             body: Bytes::from(body.to_string()),
             received_at: SystemTime::now(),
         };
-        let report = ReadReport { reader: reader.clone(), peer: peer.clone(), read_up_to_ms };
+        let report = ReadReport { reader: reader.to_string(), peer: peer.to_string(), read_up_to_ms };
         store.apply(&[Applied { raw, events: vec![Event::ReadReport(report)] }]).await?;
     }
 
@@ -118,7 +118,7 @@ pub(super) async fn mark_read(
             let idempotency_key = format!("read-receipt:{reader}:{peer}:{}", position.key);
             let receipt = NewNotification {
                 message: Message::read_receipt(&reader, position),
-                target: Target::Users(vec![peer.clone()]),
+                target: Target::Users(vec![peer.to_string()]),
                 idempotency_key: Some(idempotency_key),
             };
             let submitted = state.outbox.enqueue(&receipt).await?;
@@ -127,6 +127,6 @@ pub(super) async fn mark_read(
         None => None,
     };
     let read_up_to = store.read_watermark(&reader, &peer).await?;
-    let unread = store.unread(&reader, std::slice::from_ref(&peer)).await?.get(&peer).copied().unwrap_or(0);
-    Ok(Json(MarkedRead { accid: reader, peer, read_up_to, unread, receipt }))
+    let unread = store.unread(&reader, &[peer.to_string()]).await?.get(peer.as_str()).copied().unwrap_or(0);
+    Ok(Json(MarkedRead { accid: reader.into_string(), peer: peer.into_string(), read_up_to, unread, receipt }))
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::model::{Message, NewNotification};
+use crate::accid::Accid;
 
 /// The longest idempotency key accepted (characters).
 pub const IDEMPOTENCY_KEY_MAX: usize = 255;
@@ -60,7 +61,7 @@ impl NotificationRequest {
     /// Check every field and normalize accids (provider form, duplicates dropped, first occurrence
     /// order kept). `max_recipients` bounds the recipient list after de-duplication.
     pub fn validate(self, provider: &dyn ImProvider, max_recipients: usize) -> Result<NewNotification, InvalidField> {
-        let from = provider.normalize_account(&self.from).map_err(|e| rename(e, "from"))?;
+        let from = Accid::parse(provider, "from", &self.from)?.into_string();
         let target = match (self.to, self.team) {
             (Some(_), Some(_)) => return Err(InvalidField::new("to", "give either to or team, not both")),
             (None, None) => return Err(InvalidField::new("to", "give the recipients (to) or a team")),
@@ -116,7 +117,7 @@ fn recipients(provider: &dyn ImProvider, to: &[String], max: usize) -> Result<Ve
     let mut seen = HashSet::with_capacity(to.len());
     let mut accids = Vec::with_capacity(to.len());
     for (i, raw) in to.iter().enumerate() {
-        let accid = provider.normalize_account(raw).map_err(|e| rename(e, &format!("to[{i}]")))?;
+        let accid = Accid::parse(provider, format_args!("to[{i}]"), raw)?.into_string();
         if seen.insert(accid.clone()) {
             accids.push(accid);
         }
@@ -128,10 +129,6 @@ fn recipients(provider: &dyn ImProvider, to: &[String], max: usize) -> Result<Ve
         return Err(InvalidField::new("to", format!("at most {max} distinct recipients")));
     }
     Ok(accids)
-}
-
-fn rename(e: InvalidField, field: &str) -> InvalidField {
-    InvalidField::new(field, e.reason)
 }
 
 /// Provider field names that differ from this API's (NetEase spells some in one word).

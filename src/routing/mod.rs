@@ -34,7 +34,8 @@ pub use sweep::{start_sweeper, sweep_once};
 use model::*;
 use store::{AgentRow, AssignmentFilter, ClaimRequest, Claimed, ShopRow, Transferred};
 
-use crate::accounts::{canonical_accid, new_request_id, validate_party, AccountToken, Role};
+use crate::accid::{validate_party, Accid};
+use crate::accounts::{new_request_id, AccountToken, Role};
 use crate::app::AppState;
 use crate::db::now_ms;
 use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
@@ -214,15 +215,15 @@ async fn set_availability(
     ApiJson(body): ApiJson<SetAvailability>,
 ) -> Result<Json<AgentView>, AppError> {
     let shop_id = model::shop_id(&shop_id)?;
-    let accid = canonical_accid(state.provider.as_ref(), "accid", &accid)?;
+    let accid = Accid::parse(state.provider.as_ref(), "accid", &accid)?;
     find_shop(&state, &shop_id).await?;
     if !state.routing.set_availability(&shop_id, &accid, body.status.as_str(), now_ms()).await? {
         return Err(AppError::NotFound(format!("`{accid}` is not an agent of shop `{shop_id}`")));
     }
     let agents = state.routing.agents(&shop_id, false).await?;
     let agent = agents.iter().find(|a| a.accid == accid).ok_or_else(|| AppError::NotFound("agent removed".into()))?;
-    let online = online(&state, vec![accid.clone()]).await?;
-    Ok(Json(AgentView::of(agent, online.contains(&accid))))
+    let online = online(&state, vec![accid.to_string()]).await?;
+    Ok(Json(AgentView::of(agent, online.contains(accid.as_str()))))
 }
 
 /// Route a buyer's chat to an agent of the shop.
@@ -344,7 +345,7 @@ fn denied(check: Result<(), AppError>) -> AppError {
 /// The provider side of a routed chat: the buyer's account and token, its role, the friendship.
 async fn connect(
     state: &AppState,
-    buyer: &str,
+    buyer: &Accid,
     profile: &imbridge_provider::Profile,
     agent: &str,
 ) -> Result<(AccountToken, bool), AppError> {
@@ -385,8 +386,10 @@ async fn list_assignments(
         Some(s @ ("open" | "closed")) => Some(s.to_owned()),
         Some(_) => return Err(AppError::invalid("status", "open, closed or all")),
     };
-    let agent = query.agent.as_deref().map(|a| canonical_accid(provider, "agent", a)).transpose()?;
-    let buyer = query.buyer.as_deref().map(|b| canonical_accid(provider, "buyer", b)).transpose()?;
+    let agent =
+        query.agent.as_deref().map(|a| Accid::parse(provider, "agent", a).map(Accid::into_string)).transpose()?;
+    let buyer =
+        query.buyer.as_deref().map(|b| Accid::parse(provider, "buyer", b).map(Accid::into_string)).transpose()?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(AppError::invalid("limit", "1 to 200"));
@@ -440,7 +443,7 @@ async fn transfer(
     ApiJson(body): ApiJson<Transfer>,
 ) -> Result<Json<AssignmentView>, AppError> {
     let shop_id = model::shop_id(&shop_id)?;
-    let to = canonical_accid(state.provider.as_ref(), "to", &body.to)?;
+    let to = Accid::parse(state.provider.as_ref(), "to", &body.to)?;
     let shop = find_shop(&state, &shop_id).await?;
     let agents = state.routing.agents(&shop_id, false).await?;
     let target = agents.iter().find(|a| a.accid == to);

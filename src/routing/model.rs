@@ -5,7 +5,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::pick::Reason;
 use super::store::{AgentRow, AgentSpec, AssignmentRow, ShopRow, ShopSpec};
-use crate::accounts::{canonical_accid, check_profile, AccountToken, Party};
+use crate::accid::{check_profile, Accid, Party};
+use crate::accounts::AccountToken;
 use crate::app::AppState;
 use crate::error::AppError;
 
@@ -91,14 +92,14 @@ pub fn shop_spec(state: &AppState, body: PutShop) -> Result<ShopSpec, AppError> 
     if name.is_empty() || name.chars().count() > 128 {
         return Err(AppError::invalid("name", "1 to 128 characters"));
     }
-    let owner = canonical_accid(provider, "owner", &body.owner)?;
+    let owner = Accid::parse(provider, "owner", &body.owner)?.into_string();
     let max = state.config.routing.max_agents;
     if body.agents.len() > max {
         return Err(AppError::invalid("agents", format!("at most {max} agents (routing.max_agents)")));
     }
     let mut agents: Vec<AgentSpec> = Vec::with_capacity(body.agents.len());
     for (i, agent) in body.agents.into_iter().enumerate() {
-        let accid = canonical_accid(provider, &format!("agents[{i}].account"), &agent.account)?;
+        let accid = Accid::parse(provider, format_args!("agents[{i}].account"), &agent.account)?;
         if agents.iter().any(|a| a.accid == accid) {
             return Err(AppError::invalid(format!("agents[{i}].account"), format!("`{accid}` is listed twice")));
         }
@@ -108,7 +109,7 @@ pub fn shop_spec(state: &AppState, body: PutShop) -> Result<ShopSpec, AppError> 
         if !(1..=MAX_CAPACITY).contains(&capacity) {
             return Err(AppError::invalid(format!("agents[{i}].capacity"), format!("1 to {MAX_CAPACITY}")));
         }
-        agents.push(AgentSpec { accid, name: agent.name, capacity });
+        agents.push(AgentSpec { accid: accid.into_string(), name: agent.name, capacity });
     }
     let routing = body.routing.unwrap_or(RoutingInput { sticky_hours: None, fallback: None, idle_close_hours: None });
     let sticky = routing.sticky_hours.unwrap_or(DEFAULT_STICKY_HOURS);

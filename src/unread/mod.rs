@@ -14,8 +14,7 @@ use imbridge_provider::ImProvider;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::accid_list::{AccidList, Field};
-use crate::accounts::canonical_accid;
+use crate::accid::{Accid, AccidList, Field};
 use crate::error::{ApiJson, ApiQuery, AppError, ErrorBody};
 use crate::messages::MessageStore;
 
@@ -161,7 +160,7 @@ async fn answer(
     }
     let accid = match accid.as_deref() {
         None | Some("") => return Err(AppError::invalid("accid", "required")),
-        Some(a) => canonical_accid(state.provider.as_ref(), "accid", a)?,
+        Some(a) => Accid::parse(state.provider.as_ref(), "accid", a)?,
     };
     let mut order_ids: HashMap<&str, usize> = HashMap::with_capacity(orders.len());
     for (i, order) in orders.iter().enumerate() {
@@ -179,7 +178,7 @@ async fn answer(
     let order_entries =
         orders.iter().enumerate().map(|(i, o)| (o.peer.as_str(), Field { list: "orders", index: i, member: ".peer" }));
     let named = AccidList::parse(state.provider.as_ref(), peer_entries.chain(order_entries), MAX_PEERS, "peers")?;
-    let wanted = &named.distinct;
+    let wanted = &named.distinct_strings();
 
     let started = Instant::now();
     let counts = state.store.unread(&accid, wanted).await?;
@@ -192,5 +191,5 @@ async fn answer(
         peers.iter().chain(orders.iter().map(|o| &o.peer)).map(|p| (p.clone(), count_of(named.of(p)))).collect();
     let orders = (!orders.is_empty())
         .then(|| orders.iter().map(|o| (o.order_id.clone(), count_of(named.of(&o.peer)))).collect());
-    Ok(UnreadReply { accid, unread, total, orders })
+    Ok(UnreadReply { accid: accid.into_string(), unread, total, orders })
 }
