@@ -1,14 +1,27 @@
-//! `POST /v1/chats` and `DELETE /v1/friendships/...`.
+//! `POST /v1/chats` and `DELETE /v1/friendships/...`, on both providers and both SQL databases.
 
+use imbridge::config::ProviderKind;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{expect_error, expect_json, spawn_app, Backend, TestApp};
+use crate::helpers::{expect_error, expect_json, Backend, SimOp, Spawn, TestApp};
 
-on_both_backends!(opening_a_chat_registers_both_sides_and_befriends_them, opening_a_chat_again_is_idempotent);
+on_backends_and_providers!(
+    opening_a_chat_registers_both_sides_and_befriends_them,
+    opening_a_chat_again_is_idempotent,
+    a_seller_with_an_existing_account_keeps_its_credential,
+    bad_chat_requests_name_the_field_and_change_nothing,
+    a_refused_friendship_is_502_with_the_provider_code,
+    deleting_a_friendship_ends_it_at_the_provider,
+    deleting_a_friendship_validates_both_accids,
+);
 
-async fn opening_a_chat_registers_both_sides_and_befriends_them(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+async fn spawn(backend: Backend, provider: ProviderKind) -> TestApp {
+    Spawn::new(backend).provider(provider).start().await
+}
+
+async fn opening_a_chat_registers_both_sides_and_befriends_them(backend: Backend, provider: ProviderKind) {
+    let app = spawn(backend, provider).await;
     let request =
         json!({"buyer": {"account": "Buyer_77", "name": "Bea"}, "seller": {"account": "shop_1", "name": "Shop One"}});
 
@@ -20,30 +33,39 @@ async fn opening_a_chat_registers_both_sides_and_befriends_them(backend: Backend
     assert!(body["seller"].get("token").is_none(), "the seller's token is not the buyer's business: {body}");
     let token = body["buyer"]["token"].as_str().unwrap();
     assert!(app.sim_login("buyer_77", token).await);
-    assert_eq!(app.sim_account("buyer_77").await.unwrap()["name"], "Bea");
-    assert_eq!(app.sim_account("shop_1").await.unwrap()["name"], "Shop One");
+    assert_eq!(app.sim_account_name("buyer_77").await.as_deref(), Some("Bea"));
+    assert_eq!(app.sim_account_name("shop_1").await.as_deref(), Some("Shop One"));
     assert!(app.sim_friends("buyer_77").await.contains(&"shop_1".to_owned()));
     assert!(app.sim_friends("shop_1").await.contains(&"buyer_77".to_owned()), "direct add befriends both ways");
-    // The buyer's token is the one create-or-get hands out too.
-    assert_eq!(app.create_account("buyer_77", None).await["token"], token);
+    // Create-or-get hands out a credential that logs in too: the same token (NetEase), or a
+    // fresh UserSig (Tencent).
+    let again = app.create_account("buyer_77", None).await;
+    assert!(app.sim_login("buyer_77", again["token"].as_str().unwrap()).await);
+    if provider == ProviderKind::Netease {
+        assert_eq!(again["token"], token);
+    }
 }
 
-async fn opening_a_chat_again_is_idempotent(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+async fn opening_a_chat_again_is_idempotent(backend: Backend, provider: ProviderKind) {
+    let app = spawn(backend, provider).await;
     let request = json!({"buyer": {"account": "b1"}, "seller": {"account": "s1"}});
     let first = expect_json(app.post("/v1/chats", &request).await, StatusCode::OK).await;
 
     let second = expect_json(app.post("/v1/chats", &request).await, StatusCode::OK).await;
 
-    assert_eq!(second, first);
-    assert_eq!(app.sim_calls("user/create").await, 2, "each account registered once");
+    if provider == ProviderKind::Netease {
+        assert_eq!(second, first);
+    } else {
+        // A fresh UserSig each time (signed locally); everything else the same.
+        assert_eq!((&second["seller"], &second["friends"]), (&first["seller"], &first["friends"]));
+    }
+    assert_eq!(app.sim_op_calls(SimOp::CreateAccount).await, 2, "each account registered once");
     assert_eq!(app.sim_friends("b1").await, vec!["s1".to_owned()]);
 }
 
-#[tokio::test]
-async fn a_seller_with_an_existing_account_keeps_its_token() {
-    let app = spawn_app().await;
-    let seller_token = app.create_account("shop_2", None).await["token"].clone();
+async fn a_seller_with_an_existing_account_keeps_its_credential(backend: Backend, provider: ProviderKind) {
+    let app = spawn(backend, provider).await;
+    let seller_token = app.create_account("shop_2", None).await["token"].as_str().unwrap().to_owned();
 
     let body = expect_json(
         app.post("/v1/chats", &json!({"buyer": {"account": "b2"}, "seller": {"account": "shop_2"}})).await,
@@ -52,12 +74,11 @@ async fn a_seller_with_an_existing_account_keeps_its_token() {
     .await;
 
     assert_eq!(body["friends"], true);
-    assert_eq!(app.create_account("shop_2", None).await["token"], seller_token);
+    assert!(app.sim_login("shop_2", &seller_token).await, "opening a chat does not revoke the seller's credential");
 }
 
-#[tokio::test]
-async fn bad_chat_requests_name_the_field_and_change_nothing() {
-    let app = spawn_app().await;
+async fn bad_chat_requests_name_the_field_and_change_nothing(backend: Backend, provider: ProviderKind) {
+    let app = spawn(backend, provider).await;
     let cases = [
         (json!({"buyer": {"account": "bad id"}, "seller": {"account": "s"}}), 422, "invalid_field", "buyer.account"),
         (
@@ -69,7 +90,7 @@ async fn bad_chat_requests_name_the_field_and_change_nothing() {
         (json!({"buyer": {"account": "b"}}), 422, "invalid_field", "seller"),
         (json!({"buyer": {"account": 7}, "seller": {"account": "s"}}), 422, "invalid_field", "buyer.account"),
         (
-            json!({"buyer": {"account": "b", "name": "n".repeat(65)}, "seller": {"account": "s"}}),
+            json!({"buyer": {"account": "b", "name": "n".repeat(501)}, "seller": {"account": "s"}}),
             422,
             "invalid_field",
             "buyer.name",
@@ -85,15 +106,15 @@ async fn bad_chat_requests_name_the_field_and_change_nothing() {
     expect_error(app.get("/v1/accounts/b").await, StatusCode::NOT_FOUND, "not_found", None).await;
 }
 
-#[tokio::test]
-async fn a_refused_friendship_is_502_with_the_provider_code() {
-    let app = spawn_app().await;
-    app.sim_faults(json!({"fail_next": 1, "fail_code": 403, "actions": ["friend/add"]})).await;
+async fn a_refused_friendship_is_502_with_the_provider_code(backend: Backend, provider: ProviderKind) {
+    let app = spawn(backend, provider).await;
+    let code = if provider == ProviderKind::Netease { 403 } else { 70402 };
+    app.sim_fail_next(SimOp::AddFriend, code).await;
 
     let response = app.post("/v1/chats", &json!({"buyer": {"account": "b3"}, "seller": {"account": "s3"}})).await;
 
     let body = expect_error(response, StatusCode::BAD_GATEWAY, "provider_rejected", None).await;
-    assert_eq!(body["provider_code"], 403);
+    assert_eq!(body["provider_code"], code);
     assert!(app.sim_friends("b3").await.is_empty());
     // Retrying once the provider accepts completes the chat.
     let body = expect_json(
@@ -104,9 +125,8 @@ async fn a_refused_friendship_is_502_with_the_provider_code() {
     assert_eq!(body["friends"], true);
 }
 
-#[tokio::test]
-async fn deleting_a_friendship_ends_it_at_the_provider() {
-    let app = spawn_app().await;
+async fn deleting_a_friendship_ends_it_at_the_provider(backend: Backend, provider: ProviderKind) {
+    let app = spawn(backend, provider).await;
     let request = json!({"buyer": {"account": "b4"}, "seller": {"account": "s4"}});
     expect_json(app.post("/v1/chats", &request).await, StatusCode::OK).await;
 
@@ -118,9 +138,8 @@ async fn deleting_a_friendship_ends_it_at_the_provider() {
     expect_json(app.delete("/v1/friendships/b4/s4").await, StatusCode::OK).await;
 }
 
-#[tokio::test]
-async fn deleting_a_friendship_validates_both_accids() {
-    let app = spawn_app().await;
+async fn deleting_a_friendship_validates_both_accids(backend: Backend, provider: ProviderKind) {
+    let app = spawn(backend, provider).await;
     let response = app.delete("/v1/friendships/b5/not%20valid").await;
     expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("faccid")).await;
     let response = app.delete(&format!("/v1/friendships/{}/s5", "x".repeat(33))).await;

@@ -56,6 +56,38 @@ macro_rules! on_both_providers {
     };
 }
 
+/// Runs each named `async fn name(backend: Backend, provider: ProviderKind)` against each provider's
+/// simulator, on SQLite and (`#[ignore = "needs MariaDB"]`) on MariaDB.
+macro_rules! on_backends_and_providers {
+    ($($name:ident),* $(,)?) => {
+        on_backends_and_providers!(@module sqlite_netease, Sqlite, Netease, $($name),*);
+        on_backends_and_providers!(@module sqlite_tencent, Sqlite, Tencent, $($name),*);
+        on_backends_and_providers!(@ignored mariadb_netease, MySql, Netease, $($name),*);
+        on_backends_and_providers!(@ignored mariadb_tencent, MySql, Tencent, $($name),*);
+    };
+    (@module $module:ident, $backend:ident, $provider:ident, $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::$backend, imbridge::config::ProviderKind::$provider).await
+                }
+            )*
+        }
+    };
+    (@ignored $module:ident, $backend:ident, $provider:ident, $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs MariaDB"]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::$backend, imbridge::config::ProviderKind::$provider).await
+                }
+            )*
+        }
+    };
+}
+
 /// Runs each named `async fn name(backend: Backend)` once against SQLite and once against MariaDB
 /// (`#[ignore = "needs MariaDB"]`; `./scripts/test` runs those with `--include-ignored`).
 macro_rules! on_both_backends {
@@ -102,6 +134,13 @@ macro_rules! on_both_stores {
             )*
         }
     };
+}
+
+/// A provider operation tests count or make fail, named the provider's way by [`TestApp::sim_op`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimOp {
+    CreateAccount,
+    AddFriend,
 }
 
 /// Which message store (callbacks, unread counts) the app uses.
@@ -533,6 +572,41 @@ impl TestApp {
         expect_json(response, StatusCode::OK).await["ok"].as_bool().expect("ok is a bool")
     }
 
+    /// The provider's own name of an operation, for the simulator's call counts and faults.
+    pub fn sim_op(&self, op: SimOp) -> &'static str {
+        match (self.provider, op) {
+            (ProviderKind::Netease, SimOp::CreateAccount) => "user/create",
+            (ProviderKind::Netease, SimOp::AddFriend) => "friend/add",
+            (ProviderKind::Tencent, SimOp::CreateAccount) => "im_open_login_svc/account_import",
+            (ProviderKind::Tencent, SimOp::AddFriend) => "sns/friend_add",
+        }
+    }
+
+    /// Calls of `op` the simulator received, any outcome.
+    pub async fn sim_op_calls(&self, op: SimOp) -> u64 {
+        match self.provider {
+            ProviderKind::Netease => self.sim_calls(self.sim_op(op)).await,
+            ProviderKind::Tencent => {
+                let response = self.client.get(self.sim_url("/__sim/calls")).send().await.unwrap();
+                let calls = expect_json(response, StatusCode::OK).await;
+                calls[self.sim_op(op)].as_object().map_or(0, |o| o.values().filter_map(Value::as_u64).sum())
+            }
+        }
+    }
+
+    /// The next call of `op` fails with the provider's `code`, without effect.
+    pub async fn sim_fail_next(&self, op: SimOp, code: i64) {
+        let which = if self.provider == ProviderKind::Tencent { "commands" } else { "actions" };
+        self.sim_faults(json!({"fail_next": 1, "fail_code": code, which: [self.sim_op(op)]})).await;
+    }
+
+    /// The display name the provider holds for `accid` (NetEase `name`, Tencent's nick).
+    pub async fn sim_account_name(&self, accid: &str) -> Option<String> {
+        let account = self.sim_account(accid).await?;
+        let name = if self.provider == ProviderKind::Tencent { &account["nick"] } else { &account["name"] };
+        name.as_str().map(str::to_owned)
+    }
+
     /// NetEase calls of one API the simulator received (e.g. `user/create`), any outcome.
     pub async fn sim_calls(&self, api: &str) -> u64 {
         let response = self.client.get(self.sim_url("/__sim/calls")).send().await.unwrap();
@@ -540,10 +614,16 @@ impl TestApp {
         calls["actions"][api]["total"].as_u64().unwrap_or(0)
     }
 
-    /// All NetEase calls the simulator received.
+    /// All calls the simulator received.
     pub async fn sim_total_calls(&self) -> u64 {
         let response = self.client.get(self.sim_url("/__sim/calls")).send().await.unwrap();
-        expect_json(response, StatusCode::OK).await["total"].as_u64().unwrap_or(0)
+        let calls = expect_json(response, StatusCode::OK).await;
+        match self.provider {
+            ProviderKind::Netease => calls["total"].as_u64().unwrap_or(0),
+            ProviderKind::Tencent => calls.as_object().map_or(0, |c| {
+                c.values().filter_map(Value::as_object).flat_map(|o| o.values()).filter_map(Value::as_u64).sum()
+            }),
+        }
     }
 
     /// Inject faults (`{"fail_next": 1, "fail_code": 403, "actions": [...]}`).
