@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::accounts::{AccountService, AccountStore};
+use crate::accounts::{AccountService, AccountStore, AccountsState};
 use crate::auth::{self, ApiKeys};
 use crate::callbacks::Ingest;
 use crate::config::{Config, ConfigError};
@@ -46,6 +46,12 @@ pub struct AppState {
     pub routing: crate::routing::RoutingStore,
     /// Cancelled when the service shuts down; background work stops on it.
     pub shutdown: CancellationToken,
+}
+
+impl FromRef<AppState> for AccountsState {
+    fn from_ref(state: &AppState) -> Self {
+        Self { provider: state.provider.clone(), accounts: state.accounts.clone() }
+    }
 }
 
 /// Why the service could not start. Each message says what to fix.
