@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -18,16 +18,20 @@ use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::accounts::{AccountService, AccountStore};
+use crate::accounts::{AccountService, AccountStore, AccountsState};
 use crate::auth::{self, ApiKeys};
 use crate::callbacks::Ingest;
+use crate::chats::ChatsState;
 use crate::config::{Config, ConfigError};
+use crate::conversations::ConversationsState;
 use crate::db::{Sql, SqlOptions};
 use crate::error::AppError;
 use crate::http_metrics;
 use crate::messages::{EmbeddedMessageStore, MessageStore, MongoMessageStore, MongoStoreOptions, StoreError};
+use crate::notifications::NotificationsState;
 use crate::presence::PresenceState;
 use crate::providers::{self, ProviderSetup, ProviderSetupError};
+use crate::routing::RoutingState;
 use crate::unread::UnreadState;
 
 /// Everything handlers share. Cheap to clone (pools and `Arc`s).
@@ -46,6 +50,53 @@ pub struct AppState {
     pub routing: crate::routing::RoutingStore,
     /// Cancelled when the service shuts down; background work stops on it.
     pub shutdown: CancellationToken,
+}
+
+impl FromRef<AppState> for AccountsState {
+    fn from_ref(state: &AppState) -> Self {
+        Self { provider: state.provider.clone(), accounts: state.accounts.clone() }
+    }
+}
+
+impl FromRef<AppState> for ChatsState {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            provider: state.provider.clone(),
+            accounts: state.accounts.clone(),
+            chat_policy: state.config.chat_policy.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for RoutingState {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            provider: state.provider.clone(),
+            accounts: state.accounts.clone(),
+            routing: state.routing.clone(),
+            messages: state.messages.clone(),
+            chat_policy: state.config.chat_policy.clone(),
+            retry_after: state.config.routing.retry_after(),
+            max_agents: state.config.routing.max_agents,
+        }
+    }
+}
+
+impl FromRef<AppState> for NotificationsState {
+    fn from_ref(state: &AppState) -> Self {
+        Self { outbox: state.outbox.clone() }
+    }
+}
+
+impl FromRef<AppState> for ConversationsState {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            provider: state.provider.clone(),
+            messages: state.messages.clone(),
+            outbox: state.outbox.clone(),
+            export_max_days: state.config.export.max_days,
+        }
+    }
 }
 
 /// Why the service could not start. Each message says what to fix.

@@ -9,18 +9,32 @@
 //! provider treats a repeated direct add as done, and a friendship ended elsewhere (by a client) is
 //! restored instead of being trusted from a stale local copy.
 
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
+use imbridge_provider::ImProvider;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::accid::{validate_party, Accid, Party};
-use crate::accounts::{new_request_id, AccountToken, Role};
-use crate::app::AppState;
+use crate::accounts::{new_request_id, AccountService, AccountToken, ChatPolicy, Role};
 use crate::error::{ApiJson, ApiPath, AppError, ErrorBody};
 
-pub fn router() -> Router<AppState> {
+/// What the chat routes need (derived from the app's state with [`FromRef`]).
+#[derive(Clone)]
+pub struct ChatsState {
+    pub provider: Arc<dyn ImProvider>,
+    pub accounts: AccountService,
+    pub chat_policy: ChatPolicy,
+}
+
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ChatsState: FromRef<S>,
+{
     Router::new().route("/chats", post(open_chat)).route("/friendships/{accid}/{faccid}", delete(unfriend))
 }
 
@@ -95,7 +109,7 @@ pub struct FriendshipPath {
     )
 )]
 async fn open_chat(
-    State(state): State<AppState>,
+    State(state): State<ChatsState>,
     ApiJson(body): ApiJson<OpenChat>,
 ) -> Result<Json<ChatOpened>, AppError> {
     let provider = state.provider.as_ref();
@@ -106,7 +120,7 @@ async fn open_chat(
     }
     // The policy is checked on the roles the accounts have (or will take in these slots) before
     // any provider call, and again after the roles are claimed in case one was set meanwhile.
-    let policy = &state.config.chat_policy;
+    let policy = &state.chat_policy;
     let accounts = &state.accounts;
     let roles =
         tokio::try_join!(accounts.role_in_slot(&buyer, Role::Buyer), accounts.role_in_slot(&seller, Role::Seller))?;
@@ -146,7 +160,7 @@ async fn open_chat(
     )
 )]
 async fn unfriend(
-    State(state): State<AppState>,
+    State(state): State<ChatsState>,
     ApiPath(FriendshipPath { accid, faccid }): ApiPath<FriendshipPath>,
 ) -> Result<Json<FriendshipEnded>, AppError> {
     let provider = &state.provider;

@@ -18,10 +18,12 @@ mod service;
 mod single_flight;
 pub mod store;
 
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use imbridge_provider::Profile;
+use imbridge_provider::{ImProvider, Profile};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -30,10 +32,20 @@ pub use service::{new_request_id, AccountService, Ensured};
 pub use store::{AccountRow, AccountStore};
 
 use crate::accid::{check_profile, Accid};
-use crate::app::AppState;
 use crate::error::{ApiJson, ApiPath, AppError, ErrorBody};
 
-pub fn router() -> Router<AppState> {
+/// What the account routes need (derived from the app's state with [`FromRef`]).
+#[derive(Clone)]
+pub struct AccountsState {
+    pub provider: Arc<dyn ImProvider>,
+    pub accounts: AccountService,
+}
+
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AccountsState: FromRef<S>,
+{
     Router::new()
         .route("/accounts", post(create_or_get))
         .route("/accounts/{accid}", get(show).patch(update))
@@ -180,7 +192,7 @@ fn rfc3339(ms: i64) -> String {
     )
 )]
 async fn create_or_get(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     ApiJson(body): ApiJson<CreateAccount>,
 ) -> Result<Json<AccountCredentials>, AppError> {
     let provider = state.provider.as_ref();
@@ -226,7 +238,7 @@ fn role_is(accid: &Accid, role: Role, wanted: Role) -> Result<Role, AppError> {
     )
 )]
 async fn show(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     ApiPath(AccidPath { accid }): ApiPath<AccidPath>,
 ) -> Result<Json<AccountView>, AppError> {
     let accid = Accid::parse(state.provider.as_ref(), "accid", &accid)?;
@@ -252,7 +264,7 @@ async fn show(
     )
 )]
 async fn refresh_token(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     ApiPath(AccidPath { accid }): ApiPath<AccidPath>,
 ) -> Result<Json<AccountToken>, AppError> {
     let accid = Accid::parse(state.provider.as_ref(), "accid", &accid)?;
@@ -279,7 +291,7 @@ async fn refresh_token(
     )
 )]
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     ApiPath(AccidPath { accid }): ApiPath<AccidPath>,
     ApiJson(body): ApiJson<UpdateAccount>,
 ) -> Result<Json<AccountView>, AppError> {
@@ -324,7 +336,7 @@ async fn update(
     )
 )]
 async fn block(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     ApiPath(AccidPath { accid }): ApiPath<AccidPath>,
 ) -> Result<Json<AccountView>, AppError> {
     set_blocked(state, accid, true).await
@@ -349,13 +361,13 @@ async fn block(
     )
 )]
 async fn unblock(
-    State(state): State<AppState>,
+    State(state): State<AccountsState>,
     ApiPath(AccidPath { accid }): ApiPath<AccidPath>,
 ) -> Result<Json<AccountView>, AppError> {
     set_blocked(state, accid, false).await
 }
 
-async fn set_blocked(state: AppState, accid: String, blocked: bool) -> Result<Json<AccountView>, AppError> {
+async fn set_blocked(state: AccountsState, accid: String, blocked: bool) -> Result<Json<AccountView>, AppError> {
     let accid = Accid::parse(state.provider.as_ref(), "accid", &accid)?;
     Ok(Json(state.accounts.set_blocked(&accid, blocked).await?.into()))
 }

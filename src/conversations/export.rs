@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::ConversationsState;
 use crate::accid::{pair, Accid};
-use crate::app::AppState;
 use crate::error::{ApiQuery, AppError, ErrorBody};
 use crate::messages::{MessageStore, PairQuery};
 
@@ -56,7 +56,7 @@ pub(super) struct ExportQuery {
     )
 )]
 pub(super) async fn export(
-    State(state): State<AppState>,
+    State(state): State<ConversationsState>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<Response, AppError> {
     let (accid, peer) = pair(state.provider.as_ref(), ("accid", q.accid.as_deref()), ("peer", q.peer.as_deref()))?;
@@ -65,7 +65,7 @@ pub(super) async fn export(
     if from_ms > to_ms {
         return Err(AppError::invalid("to", "must not be before from"));
     }
-    let max_days = state.config.export.max_days;
+    let max_days = state.export_max_days;
     if to_ms.saturating_sub(from_ms) > i64::from(max_days) * DAY_MS {
         return Err(AppError::invalid("to", format!("the range may cover at most {max_days} days (export.max_days)")));
     }

@@ -10,8 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::cursor::ConversationCursor;
 use super::page_limit;
+use super::ConversationsState;
 use crate::accid::Accid;
-use crate::app::AppState;
 use crate::error::{ApiQuery, AppError, ErrorBody};
 use imbridge_provider::ImProvider;
 
@@ -114,7 +114,7 @@ impl LastMessage {
     )
 )]
 pub(super) async fn list(
-    State(state): State<AppState>,
+    State(state): State<ConversationsState>,
     ApiQuery(query): ApiQuery<InboxQuery>,
 ) -> Result<Json<Inbox>, AppError> {
     let (provider, store) = (&state.provider, &state.messages);

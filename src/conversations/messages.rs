@@ -8,8 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::cursor::MessageCursor;
 use super::page_limit;
+use super::ConversationsState;
 use crate::accid::pair;
-use crate::app::AppState;
 use crate::error::{ApiQuery, AppError, ErrorBody};
 use imbridge_provider::ImProvider;
 
@@ -102,7 +102,7 @@ impl ChatMessage {
     )
 )]
 pub(super) async fn list(
-    State(state): State<AppState>,
+    State(state): State<ConversationsState>,
     ApiQuery(q): ApiQuery<ChatQuery>,
 ) -> Result<Json<Chat>, AppError> {
     let (provider, store) = (&state.provider, &state.messages);

@@ -14,11 +14,17 @@ mod inbox;
 mod messages;
 mod read;
 
+use std::sync::Arc;
+
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 use axum::Router;
 use utoipa::OpenApi;
 
-use crate::app::AppState;
+use imbridge_provider::ImProvider;
+
+use crate::messages::MessageStore;
+use crate::notifications::Outbox;
 
 pub use cursor::{ConversationCursor, MessageCursor};
 
@@ -26,8 +32,23 @@ pub use cursor::{ConversationCursor, MessageCursor};
 pub const PAGE_MAX: usize = 200;
 pub const PAGE_DEFAULT: usize = 50;
 
+/// What the conversation routes need (derived from the app's state with [`FromRef`]).
+#[derive(Clone)]
+pub struct ConversationsState {
+    pub provider: Arc<dyn ImProvider>,
+    pub messages: Arc<dyn MessageStore>,
+    /// Read receipts the provider is told about go through the outbox.
+    pub outbox: Outbox,
+    /// `export.max_days`.
+    pub export_max_days: u32,
+}
+
 /// Paths are relative to `/v1`, where the app nests this router.
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ConversationsState: FromRef<S>,
+{
     Router::new()
         .route("/conversations", get(inbox::list))
         .route("/conversations/{accid}/{peer}/read", post(read::mark_read))

@@ -10,8 +10,8 @@ use imbridge_provider::{Event, ReadPosition, ReadReport, Target};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::ConversationsState;
 use crate::accid::pair;
-use crate::app::AppState;
 use crate::error::{ApiPath, AppError, ErrorBody, OptionalApiJson};
 use crate::messages::{Applied, PairQuery, RawCallback, F_KEY, F_SENT_AT};
 use crate::notifications::{Message, NewNotification};
@@ -69,7 +69,7 @@ pub struct MarkedRead {
     )
 )]
 pub(super) async fn mark_read(
-    State(state): State<AppState>,
+    State(state): State<ConversationsState>,
     ApiPath(path): ApiPath<ConversationPath>,
     OptionalApiJson(body): OptionalApiJson<MarkRead>,
 ) -> Result<Json<MarkedRead>, AppError> {

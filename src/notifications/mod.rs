@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::OutboxConfig;
 pub use model::{Message, NewNotification, NotificationStatus, Outcome};
 pub use request::NotificationRequest;
-pub use routes::{router, ApiDoc};
+pub use routes::{router, ApiDoc, NotificationsState};
 pub use store::{Backlog, ClaimedItem, Enqueued, OutboxStore, Settled};
 pub use view::{Accepted, DeliveryView, NotificationView, OutcomeCounts, RecipientOutcome};
 pub use worker::{now_ms, WorkerHandle};

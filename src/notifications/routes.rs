@@ -1,6 +1,6 @@
 //! `POST /v1/notifications`, `GET /v1/notifications/{id}`.
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -9,8 +9,7 @@ use utoipa::{IntoParams, OpenApi};
 
 use super::request::NotificationRequest;
 use super::view::{Accepted, NotificationView};
-use super::SubmitError;
-use crate::app::AppState;
+use super::{Outbox, SubmitError};
 use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
 
 /// The body limit of `POST /v1/notifications`, above the API's general one: a notification may name
@@ -18,7 +17,17 @@ use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
 pub const BODY_LIMIT_BYTES: usize = 8 * 1024 * 1024;
 
 /// Paths are relative to `/v1`, where the app nests this router.
-pub fn router() -> Router<AppState> {
+/// What the notification routes need (derived from the app's state with [`FromRef`]).
+#[derive(Clone)]
+pub struct NotificationsState {
+    pub outbox: Outbox,
+}
+
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    NotificationsState: FromRef<S>,
+{
     Router::new()
         .route("/notifications", post(submit).layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)))
         .route("/notifications/{id}", get(status))
@@ -53,7 +62,7 @@ pub struct ApiDoc;
     )
 )]
 async fn submit(
-    State(state): State<AppState>,
+    State(state): State<NotificationsState>,
     ApiJson(request): ApiJson<NotificationRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), AppError> {
     let submitted = state.outbox.submit(request).await?;
@@ -106,7 +115,7 @@ struct PageQuery {
     )
 )]
 async fn status(
-    State(state): State<AppState>,
+    State(state): State<NotificationsState>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<NotificationView>, AppError> {

@@ -21,10 +21,13 @@ pub mod store;
 mod sweep;
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use imbridge_provider::ImProvider;
 use utoipa::OpenApi;
 
 pub use model::{Availability, Fallback};
@@ -35,12 +38,31 @@ use model::*;
 use store::{AgentRow, AssignmentFilter, ClaimRequest, Claimed, ShopRow, Transferred};
 
 use crate::accid::{validate_party, Accid};
-use crate::accounts::{new_request_id, AccountToken, Role};
-use crate::app::AppState;
+use crate::accounts::{new_request_id, AccountService, AccountToken, ChatPolicy, Role};
 use crate::db::now_ms;
 use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
+use crate::messages::MessageStore;
 
-pub fn router() -> Router<AppState> {
+/// What the routing routes need (derived from the app's state with [`FromRef`]).
+#[derive(Clone)]
+pub struct RoutingState {
+    pub provider: Arc<dyn ImProvider>,
+    pub accounts: AccountService,
+    pub routing: RoutingStore,
+    /// Agents' presence.
+    pub messages: Arc<dyn MessageStore>,
+    pub chat_policy: ChatPolicy,
+    /// `routing.retry_after_secs`.
+    pub retry_after: Duration,
+    /// `routing.max_agents`.
+    pub max_agents: usize,
+}
+
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    RoutingState: FromRef<S>,
+{
     Router::new()
         .route("/shops/{shop_id}", put(put_shop).get(get_shop))
         .route("/shops/{shop_id}/agents", get(list_agents))
@@ -67,12 +89,12 @@ fn agent_role(agent: &AgentRow) -> Role {
     agent.role.as_deref().and_then(Role::parse).unwrap_or(Role::Agent)
 }
 
-async fn find_shop(state: &AppState, shop_id: &str) -> Result<ShopRow, AppError> {
+async fn find_shop(state: &RoutingState, shop_id: &str) -> Result<ShopRow, AppError> {
     state.routing.shop(shop_id).await?.ok_or_else(|| AppError::NotFound(format!("no shop `{shop_id}`")))
 }
 
 /// Which of `accids` are online on any client type.
-async fn online(state: &AppState, accids: Vec<String>) -> Result<HashSet<String>, AppError> {
+async fn online(state: &RoutingState, accids: Vec<String>) -> Result<HashSet<String>, AppError> {
     if accids.is_empty() {
         return Ok(HashSet::new());
     }
@@ -104,7 +126,7 @@ async fn online(state: &AppState, accids: Vec<String>) -> Result<HashSet<String>
     )
 )]
 async fn put_shop(
-    State(state): State<AppState>,
+    State(state): State<RoutingState>,
     ApiPath(ShopPath { shop_id }): ApiPath<ShopPath>,
     ApiJson(body): ApiJson<PutShop>,
 ) -> Result<Json<ShopView>, AppError> {
@@ -154,7 +176,7 @@ fn role_conflict(accid: &str, role: Role, slot: Role) -> AppError {
     )
 )]
 async fn get_shop(
-    State(state): State<AppState>,
+    State(state): State<RoutingState>,
     ApiPath(ShopPath { shop_id }): ApiPath<ShopPath>,
 ) -> Result<Json<ShopView>, AppError> {
     let shop_id = model::shop_id(&shop_id)?;
@@ -181,7 +203,7 @@ async fn get_shop(
     )
 )]
 async fn list_agents(
-    State(state): State<AppState>,
+    State(state): State<RoutingState>,
     ApiPath(ShopPath { shop_id }): ApiPath<ShopPath>,
 ) -> Result<Json<AgentsReply>, AppError> {
     let shop_id = model::shop_id(&shop_id)?;
@@ -210,7 +232,7 @@ async fn list_agents(
     )
 )]
 async fn set_availability(
-    State(state): State<AppState>,
+    State(state): State<RoutingState>,
     ApiPath(AgentPath { shop_id, accid }): ApiPath<AgentPath>,
     ApiJson(body): ApiJson<SetAvailability>,
 ) -> Result<Json<AgentView>, AppError> {
@@ -254,7 +276,7 @@ async fn set_availability(
     )
 )]
 async fn route_chat(
-    State(state): State<AppState>,
+    State(state): State<RoutingState>,
     ApiPath(ShopPath { shop_id }): ApiPath<ShopPath>,
     ApiJson(body): ApiJson<RouteChat>,
 ) -> Result<Json<ChatRouted>, AppError> {
@@ -265,7 +287,7 @@ async fn route_chat(
     if buyer == shop.owner || agents.iter().any(|a| a.accid == buyer) {
         return Err(AppError::invalid("buyer.account", "is this shop's owner or one of its agents"));
     }
-    let policy = &state.config.chat_policy;
+    let policy = &state.chat_policy;
     let buyer_role = state.accounts.role_in_slot(&buyer, Role::Buyer).await?;
     if !policy.allows(buyer_role, Role::Agent) && !policy.allows(buyer_role, Role::Seller) {
         count("policy_denied");
@@ -308,7 +330,7 @@ async fn route_chat(
             count("no_agent");
             return Err(AppError::NoAgentAvailable {
                 message: format!("no agent of shop `{shop_id}` is available, online and below capacity; retry later"),
-                retry_after: state.config.routing.retry_after(),
+                retry_after: state.retry_after,
             });
         }
     };
@@ -344,7 +366,7 @@ fn denied(check: Result<(), AppError>) -> AppError {
 
 /// The provider side of a routed chat: the buyer's account and token, its role, the friendship.
 async fn connect(
-    state: &AppState,
+    state: &RoutingState,
     buyer: &Accid,
     profile: &imbridge_provider::Profile,
     agent: &str,
@@ -352,7 +374,7 @@ async fn connect(
     let ensured = state.accounts.ensure(buyer, profile).await?;
     let buyer_role = state.accounts.claim_role(buyer, Role::Buyer).await?;
     let agent_role = state.accounts.role_in_slot(agent, Role::Agent).await?;
-    state.config.chat_policy.check(buyer_role, agent_role)?;
+    state.chat_policy.check(buyer_role, agent_role)?;
     let friends = state.provider.supports_friendship();
     if friends {
         state.provider.add_friend(buyer, agent, &new_request_id()).await?;
@@ -375,7 +397,7 @@ async fn connect(
     )
 )]
 async fn list_assignments(
-    State(state): State<AppState>,
+    State(state): State<RoutingState>,
     ApiPath(ShopPath { shop_id }): ApiPath<ShopPath>,
     ApiQuery(query): ApiQuery<AssignmentQuery>,
 ) -> Result<Json<AssignmentPage>, AppError> {
@@ -438,7 +460,7 @@ async fn list_assignments(
     )
 )]
 async fn transfer(
-    State(state): State<AppState>,
+    State(state): State<RoutingState>,
     ApiPath(AssignmentPath { shop_id, id }): ApiPath<AssignmentPath>,
     ApiJson(body): ApiJson<Transfer>,
 ) -> Result<Json<AssignmentView>, AppError> {
@@ -465,7 +487,7 @@ async fn transfer(
         return Err(at_capacity(&to, agent.capacity));
     }
     let buyer_role = state.accounts.role_in_slot(&current.buyer, Role::Buyer).await?;
-    state.config.chat_policy.check(buyer_role, to_role)?;
+    state.chat_policy.check(buyer_role, to_role)?;
     if state.provider.supports_friendship() {
         state.provider.add_friend(&current.buyer, &to, &new_request_id()).await?;
     }
@@ -485,7 +507,7 @@ fn no_assignment(shop_id: &str, id: &str) -> AppError {
     AppError::NotFound(format!("no assignment `{id}` in shop `{shop_id}`"))
 }
 
-async fn assignment(state: &AppState, shop_id: &str, id: &str) -> Result<store::AssignmentRow, AppError> {
+async fn assignment(state: &RoutingState, shop_id: &str, id: &str) -> Result<store::AssignmentRow, AppError> {
     state.routing.assignment(shop_id, id).await?.ok_or_else(|| no_assignment(shop_id, id))
 }
 
@@ -503,7 +525,7 @@ async fn assignment(state: &AppState, shop_id: &str, id: &str) -> Result<store::
     )
 )]
 async fn close(
-    State(state): State<AppState>,
+    State(state): State<RoutingState>,
     ApiPath(AssignmentPath { shop_id, id }): ApiPath<AssignmentPath>,
 ) -> Result<Json<AssignmentView>, AppError> {
     let shop_id = model::shop_id(&shop_id)?;

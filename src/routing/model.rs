@@ -5,9 +5,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::pick::Reason;
 use super::store::{AgentRow, AgentSpec, AssignmentRow, ShopRow, ShopSpec};
+use super::RoutingState;
 use crate::accid::{check_profile, Accid, Party};
 use crate::accounts::AccountToken;
-use crate::app::AppState;
 use crate::error::AppError;
 
 const HOUR_MS: f64 = 3_600_000.0;
@@ -86,14 +86,14 @@ pub fn shop_id(raw: &str) -> Result<String, AppError> {
 }
 
 /// Validate a shop definition (nothing is looked up or stored).
-pub fn shop_spec(state: &AppState, body: PutShop) -> Result<ShopSpec, AppError> {
+pub fn shop_spec(state: &RoutingState, body: PutShop) -> Result<ShopSpec, AppError> {
     let provider = state.provider.as_ref();
     let name = body.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 128 {
         return Err(AppError::invalid("name", "1 to 128 characters"));
     }
     let owner = Accid::parse(provider, "owner", &body.owner)?.into_string();
-    let max = state.config.routing.max_agents;
+    let max = state.max_agents;
     if body.agents.len() > max {
         return Err(AppError::invalid("agents", format!("at most {max} agents (routing.max_agents)")));
     }
