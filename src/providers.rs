@@ -79,11 +79,7 @@ async fn build_netease(config: &Config, callback_url: &str) -> Result<ProviderSe
         Some(url) => (url.clone(), settings.app_key.clone(), settings.app_secret.clone(), None),
         None => {
             let app_key = non_empty(&settings.app_key).unwrap_or(&config.sandbox.app_key).to_owned();
-            let app_secret = if settings.app_secret.expose_secret().trim().is_empty() {
-                config.sandbox.app_secret.clone()
-            } else {
-                settings.app_secret.clone()
-            };
+            let app_secret = secret_or(&settings.app_secret, &config.sandbox.app_secret);
             let state_path = config.sandbox_state_path();
             let sim = start_sandbox(&app_key, &app_secret, callback_url, state_path.clone()).await?;
             tracing::warn!(
@@ -137,16 +133,9 @@ async fn build_tencent(config: &Config, callback_url: &str) -> Result<ProviderSe
             (url.clone(), settings.sdkappid, settings.secret_key.clone(), settings.callback_token.clone(), None)
         }
         None => {
-            let or_sandbox = |value: &SecretString, sandbox: &SecretString| {
-                if value.expose_secret().trim().is_empty() {
-                    sandbox.clone()
-                } else {
-                    value.clone()
-                }
-            };
             let sdkappid = if settings.sdkappid == 0 { config.sandbox.tencent_sdkappid } else { settings.sdkappid };
-            let secret_key = or_sandbox(&settings.secret_key, &config.sandbox.tencent_secret_key);
-            let token = or_sandbox(&settings.callback_token, &config.sandbox.tencent_callback_token);
+            let secret_key = secret_or(&settings.secret_key, &config.sandbox.tencent_secret_key);
+            let token = secret_or(&settings.callback_token, &config.sandbox.tencent_callback_token);
             let sim_config = tencent_sim::SimConfig {
                 sdkappid,
                 secret_key: secret_key.expose_secret().to_owned(),
@@ -181,6 +170,15 @@ async fn build_tencent(config: &Config, callback_url: &str) -> Result<ProviderSe
     };
     let provider = TencentProvider::new(tencent).map_err(ProviderSetupError::TencentClient)?;
     Ok(ProviderSetup { provider: Arc::new(provider), sandbox })
+}
+
+/// `value`, or the sandbox's `fallback` when it is blank.
+fn secret_or(value: &SecretString, fallback: &SecretString) -> SecretString {
+    if value.expose_secret().trim().is_empty() {
+        fallback.clone()
+    } else {
+        value.clone()
+    }
 }
 
 fn non_empty(s: &str) -> Option<&str> {

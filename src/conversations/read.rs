@@ -109,7 +109,7 @@ pub(super) async fn mark_read(
     let position = newest.as_ref().and_then(|d| {
         Some(ReadPosition {
             key: d[F_KEY].as_str()?.to_owned(),
-            msgid_client: d["msgidClient"].as_str().map(str::to_owned),
+            msgid_client: state.provider.message_content(d).client_id,
             sent_at_ms: d[F_SENT_AT].as_i64()?,
         })
     });

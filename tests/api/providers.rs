@@ -144,6 +144,8 @@ async fn chat_messages_become_unread_conversations_and_history(provider: Provide
     let bodies: Vec<&str> = chat.iter().map(|m| m["body"].as_str().unwrap()).collect();
     let senders: Vec<&str> = chat.iter().map(|m| m["from"].as_str().unwrap()).collect();
     // Newest first. Tencent's message times are whole seconds: order within one second is by key.
+    let times: Vec<i64> = chat.iter().map(|m| m["sent_at"].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {times:?}");
     let mut sorted = bodies.clone();
     sorted.sort();
     assert_eq!(sorted, ["hello", "is it in stock?", "yes, ships today"], "{chat:?}");

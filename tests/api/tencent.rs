@@ -70,14 +70,17 @@ async fn a_signed_callback_is_stored_once_and_forged_or_stale_ones_are_not(store
     assert_eq!(chat["messages"][0]["body"], "hello");
 
     // Forged, stale, from the future, for another app, unsigned: 401, nothing stored.
-    let refused = [
-        (SDKAPPID, "wrong-token", now),
-        (SDKAPPID, CALLBACK_TOKEN, now - 61),
-        (SDKAPPID, CALLBACK_TOKEN, now + 61),
-        (SDKAPPID + 1, CALLBACK_TOKEN, now),
+    // Times are taken at each request (a slow store must not move "now" under the test), and lie
+    // well outside the 60 s window.
+    let refused: [(u64, &str, i64); 4] = [
+        (SDKAPPID, "wrong-token", 0),
+        (SDKAPPID, CALLBACK_TOKEN, -90),
+        (SDKAPPID, CALLBACK_TOKEN, 90),
+        (SDKAPPID + 1, CALLBACK_TOKEN, 0),
     ];
-    for (i, (sdkappid, token, at)) in refused.into_iter().enumerate() {
+    for (i, (sdkappid, token, offset)) in refused.into_iter().enumerate() {
         let body = after_send_msg(&format!("forged_{i}_1"), "forged");
+        let at = now_secs().checked_add_signed(offset).unwrap();
         let response = post_callback(&app, sdkappid, token, at, &body).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "case {i}");
     }
@@ -92,7 +95,7 @@ async fn a_signed_callback_is_stored_once_and_forged_or_stale_ones_are_not(store
     // A failed send (SendMsgResult ≠ 0, e.g. a filtered word) is acknowledged, never counted.
     let mut failed = after_send_msg("failed_1", "bad word");
     failed["SendMsgResult"] = json!(80001);
-    assert_eq!(post_callback(&app, SDKAPPID, CALLBACK_TOKEN, now, &failed).await.status(), StatusCode::OK);
+    assert_eq!(post_callback(&app, SDKAPPID, CALLBACK_TOKEN, now_secs(), &failed).await.status(), StatusCode::OK);
     assert_eq!(unread(&app).await, 1);
 }
 
@@ -119,6 +122,10 @@ async fn notifications_are_custom_messages_kept_out_of_unread_and_retried_as_the
     let landed = landed.as_array().unwrap();
     assert_eq!(landed.len(), 1, "{landed:?}");
     let record = &landed[0];
+    // It carries the MsgSeq/MsgRandom fixed by the delivery's request id, the same on every attempt.
+    let request_id = settled["deliveries"][0]["request_id"].as_str().unwrap();
+    let (seq, random) = imbridge_tencent::provider::msg_seq_random(request_id);
+    assert_eq!((record["msg_seq"].as_u64(), record["msg_random"].as_u64()), (Some(seq.into()), Some(random.into())));
     assert_eq!(record["send_msg_control"], json!(["NoUnread", "NoLastMsg"]));
     assert_eq!(record["body"][0]["MsgType"], "TIMCustomElem");
     assert_eq!(record["body"][0]["MsgContent"]["Desc"], "Your parcel has shipped");
