@@ -92,6 +92,8 @@ pub struct PresenceRecord {
 /// A signed callback that could not be parsed, kept so that nothing is lost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
+    /// The body's digest (provider and bytes): what names a dead letter in the API and the console.
+    pub id: String,
     pub provider: String,
     pub event_type: String,
     pub body: Bytes,

@@ -304,7 +304,7 @@ impl MessageStore for EmbeddedMessageStore {
 
     async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
         let rows = sqlx::query(
-            "SELECT provider, event_type, body, reason, received_at_ms FROM dead_letters
+            "SELECT provider, event_type, body, reason, received_at_ms, digest FROM dead_letters
              ORDER BY received_at_ms DESC, digest LIMIT ?",
         )
         .bind(i64::from(limit))
@@ -314,6 +314,7 @@ impl MessageStore for EmbeddedMessageStore {
         rows.iter()
             .map(|row| {
                 Ok(DeadLetter {
+                    id: row.try_get(5)?,
                     provider: row.try_get(0)?,
                     event_type: row.try_get(1)?,
                     body: Bytes::from(row.try_get::<Vec<u8>, _>(2)?),

@@ -567,6 +567,7 @@ impl MessageStore for MongoMessageStore {
         Ok(docs
             .into_iter()
             .map(|doc| DeadLetter {
+                id: doc.get_str("_id").unwrap_or_default().to_owned(),
                 provider: doc.get_str("provider").unwrap_or_default().to_owned(),
                 event_type: doc.get_str("eventType").unwrap_or_default().to_owned(),
                 body: body_bytes(doc.get("body")),
