@@ -29,7 +29,7 @@ use super::config::BackfillConfig;
 use super::store::{BackfillStore, Job, WindowDone};
 use super::window;
 use crate::db::now_ms;
-use crate::messages::{Applied, MessageStore, RawCallback, StoreError};
+use crate::messages::{message_key, Applied, MessageStore, RawCallback, StoreError};
 
 /// The field of a stored document naming the job that imported it.
 pub const JOB_FIELD: &str = "backfillJob";
@@ -182,7 +182,8 @@ impl Worker {
             }
             let Some(Event::Message(message)) = applied.events.first() else { continue };
             // Already stored: by this job's interrupted attempt (ours), or by a callback or another job.
-            let stored = self.messages.get_message(&message.key).await?;
+            let key = message_key(self.provider.name(), &message.key);
+            let stored = self.messages.get_message(&key).await?;
             let ours = stored.as_ref().and_then(|doc| doc.get(JOB_FIELD)).and_then(Value::as_str) == Some(job_id);
             if ours {
                 imported += 1;

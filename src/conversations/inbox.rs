@@ -16,7 +16,8 @@ use crate::error::{ApiQuery, AppError, ErrorBody};
 use imbridge_provider::ImProvider;
 
 use crate::messages::{
-    ConversationPage, ConversationSummary, MessageStore, PairQuery, F_FROM, F_KEY, F_RECALLED, F_SENT_AT, F_TO,
+    provider_message_id, ConversationPage, ConversationSummary, MessageStore, PairQuery, F_FROM, F_KEY, F_RECALLED,
+    F_SENT_AT, F_TO,
 };
 
 /// How many conversations active since a walk began are re-placed where they stood then; beyond
@@ -82,7 +83,7 @@ impl LastMessage {
     fn of(provider: &dyn ImProvider, document: &Value) -> Option<Self> {
         let content = provider.message_content(document);
         Some(LastMessage {
-            msgid_server: document.get(F_KEY)?.as_str()?.to_owned(),
+            msgid_server: provider_message_id(document.get(F_KEY)?.as_str()?).to_owned(),
             from: document.get(F_FROM)?.as_str()?.to_owned(),
             to: document.get(F_TO)?.as_str()?.to_owned(),
             kind: content.kind,

@@ -13,7 +13,7 @@ use crate::accid::pair;
 use crate::error::{ApiQuery, AppError, ErrorBody};
 use imbridge_provider::ImProvider;
 
-use crate::messages::{PairQuery, F_FROM, F_KEY, F_RECALLED, F_SENT_AT, F_STATE, F_TO};
+use crate::messages::{provider_message_id, PairQuery, F_FROM, F_KEY, F_RECALLED, F_SENT_AT, F_STATE, F_TO};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -68,7 +68,7 @@ impl ChatMessage {
         let text = |field: &str| d.get(field).and_then(Value::as_str).map(str::to_owned);
         let content = provider.message_content(d);
         Some(ChatMessage {
-            msgid_server: text(F_KEY)?,
+            msgid_server: provider_message_id(&text(F_KEY)?).to_owned(),
             msgid_client: content.client_id,
             from: text(F_FROM)?,
             to: text(F_TO)?,

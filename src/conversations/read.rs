@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::ConversationsState;
 use crate::accid::pair;
 use crate::error::{ApiPath, AppError, ErrorBody, OptionalApiJson};
-use crate::messages::{Applied, PairQuery, RawCallback, F_KEY, F_SENT_AT};
+use crate::messages::{provider_message_id, Applied, PairQuery, RawCallback, F_KEY, F_SENT_AT};
 use crate::notifications::{Message, NewNotification};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -108,7 +108,7 @@ pub(super) async fn mark_read(
     // The provider hears of it through the outbox, once per newest message read.
     let position = newest.as_ref().and_then(|d| {
         Some(ReadPosition {
-            key: d[F_KEY].as_str()?.to_owned(),
+            key: provider_message_id(d[F_KEY].as_str()?).to_owned(),
             msgid_client: state.provider.message_content(d).client_id,
             sent_at_ms: d[F_SENT_AT].as_i64()?,
         })

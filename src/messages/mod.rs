@@ -1,4 +1,4 @@
-//! The callback data stores: what NetEase copies to us (messages, recalls, read receipts, presence,
+//! The callback data stores: what the provider copies to us (messages, recalls, read receipts, presence,
 //! and every raw body) kept as facts, and the unread counts computed from them.
 //!
 //! State is facts, not counters (shared/design.md): messages keyed by the provider's message key,
@@ -18,8 +18,13 @@
 //! - `conversation`: `p2p`, `team`, `p2p_system`, `team_system` or `other`;
 //! - `countsUnread`: a one-to-one chat message that counts towards unread (not TIPS, not a system
 //!   notification);
-//! - `msgidServer` is the message key as a string and `msgTimestamp` the sent-at as a number, whatever
-//!   type the delivery carried, so that the unique index and the range comparisons see one type.
+//! - `key`: the provider-neutral message key, `{provider}:{its message id}` ([`message_key`]), what
+//!   the unique index, recalls and conversation summaries name; `sentAt`: the sent-at in ms.
+//!
+//! A NetEase document therefore still has `msgidServer` (a string) and `msgTimestamp` (a number) as
+//! the platform's other systems read them, a Tencent one `MsgKey` and `MsgTime` (seconds). Data
+//! stored before keys had a provider (bare NetEase `msgidServer`s) is migrated once, automatically,
+//! when a store opens (see each backend).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +41,7 @@ mod model;
 mod mongo;
 
 pub use embedded::EmbeddedMessageStore;
+pub use model::{message_key, provider_message_id};
 pub(crate) use model::{F_FROM, F_KEY, F_RECALLED, F_SENT_AT, F_STATE, F_TO};
 pub use mongo::{MongoMessageStore, MongoStoreOptions};
 

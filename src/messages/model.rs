@@ -12,16 +12,29 @@ use sha2::{Digest, Sha256};
 
 use super::{Applied, ApplyOutcome, RawCallback};
 
-/// Field names of a stored message document. The first two are NetEase's own (they are rewritten
-/// with one type each); the rest are ours.
-pub(crate) const F_KEY: &str = "msgidServer";
-pub(crate) const F_SENT_AT: &str = "msgTimestamp";
+/// Field names of ours in a stored message document; every other field is the provider's own, as
+/// it sent it. `key` is the provider-neutral key ([`message_key`]) and `sentAt` the sent-at in ms;
+/// `to` and `from` are NetEase's names too, rewritten lowercased (the platform reads them).
+pub(crate) const F_KEY: &str = "key";
+pub(crate) const F_SENT_AT: &str = "sentAt";
 pub(crate) const F_TO: &str = "to";
 pub(crate) const F_FROM: &str = "from";
 pub(crate) const F_CONVERSATION: &str = "conversation";
 pub(crate) const F_COUNTS_UNREAD: &str = "countsUnread";
 pub(crate) const F_STATE: &str = "state";
 pub(crate) const F_RECALLED: &str = "recalled";
+
+/// The provider-neutral key of a stored message (and of its recall): `{provider}:{the provider's
+/// message id}`, e.g. `netease:3456789`, so that two providers' ids can never collide and a
+/// redelivery of one message is always the same key.
+pub fn message_key(provider: &str, id: &str) -> String {
+    format!("{provider}:{id}")
+}
+
+/// The provider's own message id in a stored key (what its APIs take back).
+pub fn provider_message_id(key: &str) -> &str {
+    key.split_once(':').map_or(key, |(_, id)| id)
+}
 
 /// The `conversation` value of one-to-one chat, the only kind read receipts and unread apply to.
 pub(crate) const P2P: &str = "p2p";
@@ -103,7 +116,8 @@ pub(crate) struct MessageRow {
 }
 
 impl MessageRow {
-    fn new(callback: usize, event: &MessageEvent) -> Self {
+    fn new(callback: usize, provider: &str, event: &MessageEvent) -> Self {
+        let key = message_key(provider, &event.key);
         let conversation = conversation_label(event.conversation);
         let to = match event.conversation {
             Conversation::P2p | Conversation::P2pSystem => lower(&event.to),
@@ -119,7 +133,7 @@ impl MessageRow {
             _ => false,
         };
         let mut document = provider_fields(&event.document);
-        document.insert(F_KEY.into(), Value::from(event.key.clone()));
+        document.insert(F_KEY.into(), Value::from(key.clone()));
         document.insert(F_SENT_AT.into(), Value::from(event.sent_at_ms));
         document.insert(F_TO.into(), Value::from(to.clone()));
         document.insert(F_FROM.into(), Value::from(from.clone()));
@@ -127,7 +141,7 @@ impl MessageRow {
         document.insert(F_COUNTS_UNREAD.into(), Value::from(counts_unread));
         MessageRow {
             callback,
-            key: event.key.clone(),
+            key,
             from,
             to,
             conversation,
@@ -263,9 +277,10 @@ impl BatchPlan {
         };
         for (callback, applied) in batch.iter().enumerate() {
             plan.raws.push(RawRow::new(&applied.raw, retention));
+            let provider = applied.raw.provider.as_str();
             for event in &applied.events {
                 match event {
-                    Event::Message(m) => plan.messages.push(MessageRow::new(callback, m)),
+                    Event::Message(m) => plan.messages.push(MessageRow::new(callback, provider, m)),
                     Event::ReadReport(ReadReport { reader, peer, read_up_to_ms }) => plan.receipts.push(ReceiptRow {
                         callback,
                         reader: lower(reader),
@@ -274,7 +289,7 @@ impl BatchPlan {
                     }),
                     Event::Recall(Recall { key, from, to, at_ms }) => plan.recalls.push(RecallRow {
                         callback,
-                        key: key.clone(),
+                        key: message_key(provider, key),
                         from: lower(from),
                         to: lower(to),
                         at_ms: *at_ms,

@@ -2,6 +2,7 @@
 //! imported from its history (the simulator's `history/querySessionMsg`), once, counted by the read
 //! watermark like called-back ones, across window caps and restarts.
 
+use imbridge::messages::message_key;
 use std::time::{Duration, Instant};
 
 use imbridge_netease::sign::now_millis;
@@ -128,15 +129,15 @@ async fn imported_messages_are_read_or_unread_by_the_watermark(store: Store) {
     assert_eq!(unread_from(&app, BUYER, SHOP).await, 3);
     assert_eq!(unread_from(&app, SHOP, BUYER).await, 2);
     let store = app.message_store().await;
-    let doc = store.get_message(&from_shop[4]).await.unwrap().expect("stored");
+    let doc = store.get_message(&message_key("netease", &from_shop[4])).await.unwrap().expect("stored");
     assert_eq!(doc["backfilled"], true);
     assert_eq!(doc["backfillJob"], id.as_str());
     assert_eq!((doc["msgType"].as_str(), doc["convType"].as_str()), (Some("TEXT"), Some("PERSON")));
     assert_eq!((doc["fromAccount"].as_str(), doc["to"].as_str()), (Some(SHOP), Some(BUYER)));
     assert_eq!(doc["body"], format!("{SHOP} at {}", t0 + 5000));
-    let read = store.get_message(&from_shop[1]).await.unwrap().expect("stored");
+    let read = store.get_message(&message_key("netease", &from_shop[1])).await.unwrap().expect("stored");
     assert_eq!(read["state"], 1, "at the watermark: read");
-    assert!(store.get_message(&from_buyer[1]).await.unwrap().is_some());
+    assert!(store.get_message(&message_key("netease", &from_buyer[1])).await.unwrap().is_some());
 
     // A later receipt moves the watermark over imported messages too.
     deliver(&app, &receipt(BUYER, SHOP, t0 + 4000, "AOS")).await;
@@ -145,7 +146,7 @@ async fn imported_messages_are_read_or_unread_by_the_watermark(store: Store) {
     // A later callback of an imported message changes nothing.
     let key: u64 = from_shop[4].parse().unwrap();
     deliver(&app, &message(SHOP, BUYER, key, t0 + 5000)).await;
-    let doc = store.get_message(&from_shop[4]).await.unwrap().expect("stored");
+    let doc = store.get_message(&message_key("netease", &from_shop[4])).await.unwrap().expect("stored");
     assert_eq!(
         (doc["backfilled"].clone(), doc["body"].clone()),
         (json!(true), json!(format!("{SHOP} at {}", t0 + 5000)))
@@ -170,9 +171,9 @@ async fn a_message_called_back_and_backfilled_is_stored_once(store: Store) {
     assert_eq!((job["status"].as_str(), counts(&job)), (Some("done"), (1, 1)), "{job}");
     assert_eq!(unread_from(&app, BUYER, SHOP).await, 2, "each message once");
     let store = app.message_store().await;
-    let kept = store.get_message(&called_back).await.unwrap().expect("stored");
+    let kept = store.get_message(&message_key("netease", &called_back)).await.unwrap().expect("stored");
     assert!(kept.get("backfilled").is_none(), "the callback's document is kept: {kept}");
-    let picture = store.get_message(&missed).await.unwrap().expect("stored");
+    let picture = store.get_message(&message_key("netease", &missed)).await.unwrap().expect("stored");
     assert_eq!((picture["msgType"].as_str(), picture["backfilled"].as_bool()), (Some("PICTURE"), Some(true)));
 }
 

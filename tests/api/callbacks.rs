@@ -2,6 +2,7 @@
 //! own example bodies, duplicates and out-of-order deliveries, on the embedded store and on MongoDB.
 //! What a callback did is observed the way the order page sees it: through `GET /v1/unread`.
 
+use imbridge::messages::message_key;
 use std::time::Duration;
 
 use imbridge_netease::sign::{now_millis, CallbackHeaders};
@@ -109,7 +110,7 @@ async fn a_signed_message_is_acknowledged_and_counted(store: Store) {
 
     // The stored document keeps NetEase's field names (other systems read it) plus `state`.
     let messages = app.message_store().await;
-    let stored = messages.get_message("1001").await.unwrap().expect("message 1001 stored");
+    let stored = messages.get_message("netease:1001").await.unwrap().expect("message 1001 stored");
     for field in ["convType", "to", "fromAccount", "fromClientType", "fromDeviceId", "fromNick", "msgType", "body"] {
         assert_eq!(stored[field], sent[field], "{field}: {stored}");
     }
@@ -118,7 +119,7 @@ async fn a_signed_message_is_acknowledged_and_counted(store: Store) {
     }
     assert_eq!(stored["state"], 0, "{stored}");
     deliver(&app, &receipt("buyer_1", "shop_1", now_millis(), "AOS")).await;
-    let stored = messages.get_message("1001").await.unwrap().unwrap();
+    let stored = messages.get_message("netease:1001").await.unwrap().unwrap();
     assert_eq!(stored["state"], 1, "a read receipt marks the message read: {stored}");
     assert_eq!(unread_from(&app, "buyer_1", "shop_1").await, 0);
 }
@@ -249,7 +250,7 @@ async fn a_receipt_arriving_before_its_messages_marks_them_read(store: Store) {
     // `state` agrees with the watermark for messages stored after their receipt.
     let messages = app.message_store().await;
     for (msgid, state) in [("5001", 1), ("5002", 1), ("5003", 0)] {
-        let stored = messages.get_message(msgid).await.unwrap().expect("stored");
+        let stored = messages.get_message(&message_key("netease", msgid)).await.unwrap().expect("stored");
         assert_eq!(stored["state"], state, "{msgid}: {stored}");
     }
     // The watermark is per (reader, peer): another shop's messages are unaffected.

@@ -1,6 +1,7 @@
 //! The service process killed with SIGKILL (no graceful shutdown) in the middle of its work, then
 //! started again on the same data: nothing it acknowledged is lost, and nothing is done twice.
 
+use imbridge::messages::message_key;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -126,7 +127,7 @@ async fn acknowledged_callbacks_survive_a_sigkill_mid_burst(databases: Databases
     let mut missing = Vec::new();
     for &i in &acked {
         let msgid = (first_msgid + i as u64).to_string();
-        if store.get_message(&msgid).await.expect("store lookup").is_none() {
+        if store.get_message(&message_key("netease", &msgid)).await.expect("store lookup").is_none() {
             missing.push(msgid);
         }
     }

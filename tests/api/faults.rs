@@ -6,6 +6,7 @@
 
 mod proxy;
 
+use imbridge::messages::message_key;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -223,7 +224,11 @@ async fn callbacks_through_a_store_outage(app: &TestApp, mut outage: Outage) {
     assert_eq!(store.raw_count().await.unwrap(), total, "one raw body per distinct callback");
     for &i in &sent {
         let key = (70_000 + i).to_string();
-        assert!(store.get_message(&key).await.unwrap().is_some(), "message {key} (acknowledged: {:?})", outcomes[i]);
+        assert!(
+            store.get_message(&message_key("netease", &key)).await.unwrap().is_some(),
+            "message {key} (acknowledged: {:?})",
+            outcomes[i]
+        );
     }
 }
 
@@ -281,7 +286,7 @@ async fn starts_without_mongodb_and_sets_it_up_when_it_is_back() {
             names
         }
     };
-    assert_eq!(indexes("messages").await, ["_id_", "msgidServer_1", "pair", "unread"]);
+    assert_eq!(indexes("messages").await, ["_id_", "key_1", "pair", "to_key", "unread"]);
     assert_eq!(indexes("presence_clients").await, ["_id_", "accid_1_client_1"]);
     assert_eq!(indexes("raw_callbacks").await, ["_id_", "expireAt_1"]);
     let (status, body_ready) = readyz(&app).await;

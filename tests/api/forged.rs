@@ -25,6 +25,7 @@
 //! - The genuine body re-signed at another CurTime inside the window: a replay; its msgidServer
 //!   is stored once.
 
+use imbridge::messages::message_key;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -167,7 +168,7 @@ impl Snapshot {
     async fn take(app: &TestApp, messages: &dyn imbridge::messages::MessageStore) -> Self {
         Self {
             unread: unread(app, "buyer_1", &["shop_1"]).await,
-            stored: messages.get_message(&MSGID.to_string()).await.unwrap(),
+            stored: messages.get_message(&message_key("netease", &MSGID.to_string())).await.unwrap(),
             raw_count: messages.raw_count().await.unwrap(),
             dead_letters: messages.dead_letters(100).await.unwrap().len(),
         }

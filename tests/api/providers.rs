@@ -305,6 +305,6 @@ async fn backfill_imports_what_the_callbacks_missed_and_export_shows_it(provider
     let lines: Vec<Value> =
         export.text().await.unwrap().lines().map(|l| serde_json::from_str(l).expect("NDJSON")).collect();
     assert_eq!(lines.len(), 4, "{lines:?}");
-    let times: Vec<i64> = lines.iter().map(|d| d["msgTimestamp"].as_i64().unwrap()).collect();
+    let times: Vec<i64> = lines.iter().map(|d| d["sentAt"].as_i64().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first: {times:?}");
 }

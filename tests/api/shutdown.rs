@@ -1,6 +1,7 @@
 //! Graceful shutdown in the middle of a callback burst: every callback that was acknowledged is
 //! stored, no caller gets a 5xx because the service is stopping, and the server does stop.
 
+use imbridge::messages::message_key;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -75,7 +76,7 @@ async fn graceful_stop_during_a_callback_burst_stores_every_acknowledged_callbac
     assert!(acked.len() as u64 >= STOP_AFTER_ACKS);
     let mut missing = Vec::new();
     for msgid in &acked {
-        if messages.get_message(msgid).await.unwrap().is_none() {
+        if messages.get_message(&message_key("netease", msgid)).await.unwrap().is_none() {
             missing.push(msgid.clone());
         }
     }

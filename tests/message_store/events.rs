@@ -151,6 +151,11 @@ pub fn callback_at(events: Vec<Event>, received_at: SystemTime) -> Applied {
     Applied { raw: raw(&event_type, body.to_string(), received_at), events }
 }
 
+/// The key a message (or recall) with this NetEase id is stored under.
+pub fn stored_key(id: &str) -> String {
+    imbridge::messages::message_key("netease", id)
+}
+
 /// A prefix that keeps one test's (or one property case's) accounts and keys apart from others.
 pub fn unique(name: &str) -> String {
     format!("{name}{}", &uuid::Uuid::new_v4().simple().to_string()[..10])

@@ -11,6 +11,7 @@ use imbridge::messages::{EmbeddedMessageStore, MessageStore, MongoMessageStore};
 
 mod conversations;
 mod events;
+mod migration;
 mod presence_property;
 mod property;
 mod suite;
@@ -147,7 +148,7 @@ async fn embedded_file_store_is_durable_across_reopen() {
 
     let reopened = EmbeddedMessageStore::open(&url, RETENTION).await.expect("reopen the file");
     assert_eq!(reopened.unread("buyer", &["shop".into()]).await.unwrap()["shop"], 1);
-    assert!(reopened.get_message("kept").await.unwrap().is_some());
+    assert!(reopened.get_message(&events::stored_key("kept")).await.unwrap().is_some());
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&sqlx::SqlitePool::connect(&url).await.unwrap())
         .await
@@ -165,7 +166,7 @@ async fn mongodb_creates_its_indexes_at_start_up() {
         names.sort();
         names
     };
-    assert_eq!(names("messages").await, ["_id_", "msgidServer_1", "pair", "unread"]);
+    assert_eq!(names("messages").await, ["_id_", "key_1", "pair", "to_key", "unread"]);
     assert_eq!(names("presence_clients").await, ["_id_", "accid_1_client_1"]);
     assert_eq!(names("conversations").await, ["_id_", "recent"]);
     assert_eq!(names("raw_callbacks").await, ["_id_", "expireAt_1"]);
@@ -193,15 +194,18 @@ async fn mongodb_redelivery_repairs_flags_left_behind_by_a_dead_writer() {
     assert_eq!(db.store.unread(&buyer, std::slice::from_ref(&shop)).await.unwrap()[&shop], 0);
 
     let messages = db.store.database().collection::<Document>("messages");
-    messages.update_one(doc! { "msgidServer": &read }, doc! { "$set": { "state": 0 } }).await.unwrap();
-    messages.update_one(doc! { "msgidServer": &recalled }, doc! { "$set": { "recalled": false } }).await.unwrap();
+    messages.update_one(doc! { "key": events::stored_key(&read) }, doc! { "$set": { "state": 0 } }).await.unwrap();
+    messages
+        .update_one(doc! { "key": events::stored_key(&recalled) }, doc! { "$set": { "recalled": false } })
+        .await
+        .unwrap();
     assert_eq!(db.store.unread(&buyer, std::slice::from_ref(&shop)).await.unwrap()[&shop], 2, "the damage is visible");
 
     let outcomes = db.store.apply(&[message_read, message_recalled]).await.unwrap();
     assert!(outcomes.iter().all(|o| o.duplicates == 1), "redeliveries: {outcomes:?}");
     assert_eq!(db.store.unread(&buyer, std::slice::from_ref(&shop)).await.unwrap()[&shop], 0);
-    assert_eq!(db.store.get_message(&read).await.unwrap().unwrap()["state"], 1);
-    assert_eq!(db.store.get_message(&recalled).await.unwrap().unwrap()["recalled"], true);
+    assert_eq!(db.store.get_message(&events::stored_key(&read)).await.unwrap().unwrap()["state"], 1);
+    assert_eq!(db.store.get_message(&events::stored_key(&recalled)).await.unwrap().unwrap()["recalled"], true);
     db.drop().await;
 }
 
@@ -246,4 +250,113 @@ async fn the_purge_task_removes_expired_raw_bodies() {
     cancel.cancel();
     task.await.expect("the task ends when cancelled");
     assert_eq!(remaining, 0, "the expired body was purged");
+}
+
+/// The embedded store of the previous version (bare NetEase keys, `user_version` 0), reopened.
+#[tokio::test]
+async fn embedded_store_migrates_old_netease_data_when_it_opens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("messages.db").display());
+    EmbeddedMessageStore::open(&url, RETENTION).await.expect("create the file").close().await;
+    let old = migration::OldData::new();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for i in 0..3 {
+        let mut document = old.document(i);
+        let object = document.as_object_mut().unwrap();
+        object.remove("state");
+        object.remove("recalled");
+        sqlx::query(
+            "INSERT INTO messages (msg_key, to_acc, from_acc, conversation, counts_unread, sent_at_ms, state, recalled, document)
+             VALUES (?, ?, ?, 'p2p', 1, ?, 0, ?, ?)",
+        )
+        .bind(&old.ids[i])
+        .bind(&old.buyer)
+        .bind(&old.shop)
+        .bind(100 * (i as i64 + 1))
+        .bind(i == 2)
+        .bind(document.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query("INSERT INTO recalls (msg_key, from_acc, to_acc, at_ms) VALUES (?, ?, ?, 400)")
+        .bind(&old.ids[2])
+        .bind(&old.shop)
+        .bind(&old.buyer)
+        .execute(&pool)
+        .await
+        .unwrap();
+    for (owner, peer) in [(&old.buyer, &old.shop), (&old.shop, &old.buyer)] {
+        sqlx::query("INSERT INTO conversations (owner, peer, last_at_ms, last_key) VALUES (?, ?, 300, ?)")
+            .bind(owner)
+            .bind(peer)
+            .bind(&old.ids[2])
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("PRAGMA user_version = 0").execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let store = EmbeddedMessageStore::open(&url, RETENTION).await.expect("open and migrate");
+    migration::old_data_is_served_as_new(&store, &old).await;
+    store.close().await;
+    let again = EmbeddedMessageStore::open(&url, RETENTION).await.expect("a second open migrates nothing");
+    assert!(again.get_message(&events::stored_key(&old.ids[0])).await.unwrap().is_some());
+}
+
+/// A MongoDB database of the previous version (documents keyed by `msgidServer`, its unique index,
+/// the indexes on `msgTimestamp`, bare recall ids and summary keys), connected to.
+#[tokio::test]
+#[ignore = "needs MongoDB"]
+async fn mongodb_migrates_old_netease_data_at_start_up() {
+    use ::mongodb::bson::{doc, to_document, Document};
+    use ::mongodb::options::IndexOptions;
+    use ::mongodb::IndexModel;
+    let uri = std::env::var("IMBRIDGE_TEST_MONGODB_URI").expect("IMBRIDGE_TEST_MONGODB_URI is not set");
+    let name = format!("imbridge_test_{}", uuid::Uuid::new_v4().simple());
+    let client = ::mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let db = client.database(&name);
+    let old = migration::OldData::new();
+    let messages = db.collection::<Document>("messages");
+    messages
+        .create_indexes([
+            IndexModel::builder()
+                .keys(doc! { "msgidServer": 1 })
+                .options(IndexOptions::builder().unique(true).build())
+                .build(),
+            IndexModel::builder()
+                .keys(doc! { "to": 1, "from": 1, "countsUnread": 1, "recalled": 1, "msgTimestamp": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("unread".to_owned())
+                        .partial_filter_expression(doc! { "conversation": "p2p", "state": 0 })
+                        .build(),
+                )
+                .build(),
+            IndexModel::builder()
+                .keys(doc! { "to": 1, "from": 1, "msgTimestamp": 1, "msgidServer": 1 })
+                .options(IndexOptions::builder().name("pair".to_owned()).build())
+                .build(),
+        ])
+        .await
+        .unwrap();
+    let documents: Vec<Document> = (0..3).map(|i| to_document(&old.document(i)).unwrap()).collect();
+    messages.insert_many(documents).await.unwrap();
+    db.collection::<Document>("recalls")
+        .insert_one(doc! { "_id": &old.ids[2], "from": &old.shop, "to": &old.buyer, "atMs": 400_i64 })
+        .await
+        .unwrap();
+    for (owner, peer) in [(&old.buyer, &old.shop), (&old.shop, &old.buyer)] {
+        let summary = doc! { "_id": format!("{owner}|{peer}"), "owner": owner, "peer": peer, "lastAt": 300_i64, "lastKey": &old.ids[2] };
+        db.collection::<Document>("conversations").insert_one(summary).await.unwrap();
+    }
+
+    let store = MongoMessageStore::connect(&uri, &name, RETENTION).await.expect("connect and migrate");
+    let mut names = messages.list_index_names().await.unwrap();
+    names.sort();
+    assert_eq!(names, ["_id_", "key_1", "pair", "to_key", "unread"], "the old indexes replaced");
+    migration::old_data_is_served_as_new(&store, &old).await;
+    MongoMessageStore::connect(&uri, &name, RETENTION).await.expect("a restart migrates nothing");
+    db.drop().await.unwrap();
 }

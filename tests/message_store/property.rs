@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use crate::events::{callback, message, recall, receipt, unique, Kind};
+use crate::events::{callback, message, recall, receipt, stored_key, unique, Kind};
 
 const ACCOUNTS: usize = 3;
 
@@ -201,7 +201,8 @@ async fn check(store: &dyn MessageStore, scenario: &Scenario) -> Result<(), Stri
     for index in named.message_indices() {
         let Op::Message { from, to, sent_at_ms, kind } = named.ops[index] else { unreachable!() };
         let key = &named.keys[index];
-        let document = store.get_message(key).await.map_err(|e| e.to_string())?.ok_or(format!("{key} missing"))?;
+        let document =
+            store.get_message(&stored_key(key)).await.map_err(|e| e.to_string())?.ok_or(format!("{key} missing"))?;
         let expected_state = u8::from(oracle.read(from, to, sent_at_ms, kind));
         let expected_recalled = oracle.recalled.contains(key);
         if document["state"] != expected_state || document["recalled"] != expected_recalled {
@@ -224,7 +225,7 @@ async fn check_summaries(store: &dyn MessageStore, named: &Named) -> Result<(), 
             continue;
         }
         for pair in [(from, to), (to, from)] {
-            let candidate = (sent_at_ms, named.keys[index].clone());
+            let candidate = (sent_at_ms, stored_key(&named.keys[index]));
             let newest = expected.entry(pair).or_insert_with(|| candidate.clone());
             if candidate > *newest {
                 *newest = candidate;

@@ -10,7 +10,8 @@ use imbridge_provider::Event;
 use serde_json::{json, Map, Value};
 
 use crate::events::{
-    callback, callback_at, chat, message, message_of, presence, presence_of, raw, recall, receipt, unique, Kind,
+    callback, callback_at, chat, message, message_of, presence, presence_of, raw, recall, receipt, stored_key, unique,
+    Kind,
 };
 
 async fn apply(store: &dyn MessageStore, events: Vec<Event>) -> ApplyOutcome {
@@ -25,7 +26,7 @@ async fn unread_of(store: &dyn MessageStore, reader: &str, peer: &str) -> u64 {
 }
 
 async fn stored(store: &dyn MessageStore, key: &str) -> Map<String, Value> {
-    match store.get_message(key).await.expect("get_message") {
+    match store.get_message(&stored_key(key)).await.expect("get_message") {
         Some(Value::Object(document)) => document,
         other => panic!("message {key} not stored as a document: {other:?}"),
     }
@@ -56,6 +57,8 @@ pub async fn every_field_is_stored_with_state(store: &dyn MessageStore) {
 
     let mut expected = document.as_object().cloned().unwrap();
     for (field, value) in [
+        ("key", json!(stored_key(&key))),
+        ("sentAt", json!(1441977355557_i64)),
         ("from", json!("111")),
         ("conversation", json!("p2p")),
         ("countsUnread", json!(true)),
@@ -133,7 +136,7 @@ pub async fn a_recall_after_the_message_uncounts_it(store: &dyn MessageStore) {
 pub async fn a_recall_before_the_message_uncounts_it(store: &dyn MessageStore) {
     let (buyer, shop, key) = (unique("buyer"), unique("shop"), unique("m"));
     apply(store, vec![recall(&key, &shop, &buyer)]).await;
-    assert_eq!(store.get_message(&key).await.unwrap(), None, "a recall alone stores no message");
+    assert_eq!(store.get_message(&stored_key(&key)).await.unwrap(), None, "a recall alone stores no message");
 
     apply(store, vec![chat(&key, &shop, &buyer, 100)]).await;
     assert_eq!(unread_of(store, &buyer, &shop).await, 0);

@@ -20,7 +20,7 @@ fn summary(row: &SqliteRow) -> Result<ConversationSummary, StoreError> {
 }
 
 /// `document, state, recalled` → the stored document with its state.
-fn document(row: &SqliteRow) -> Result<Value, StoreError> {
+pub(super) fn document(row: &SqliteRow) -> Result<Value, StoreError> {
     let text: String = row.try_get(0).map_err(sql_error)?;
     let state: i64 = row.try_get(1).map_err(sql_error)?;
     let recalled: bool = row.try_get(2).map_err(sql_error)?;

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Row;
 
-use super::model::{body_digest, lower, millis, with_state};
+use super::model::{body_digest, lower, millis};
 use super::{
     Applied, ApplyOutcome, ConversationPage, ConversationSummary, DeadLetter, MessageStore, PairQuery, PresenceRecord,
     RawCallback, StoreError,
@@ -29,6 +29,31 @@ mod apply;
 mod conversations;
 
 const SCHEMA: &str = include_str!("schema.sql");
+
+/// Data migrations, by the `PRAGMA user_version` they bring a file to. Each runs once, in one
+/// transaction with the version bump, so a crash half-way leaves the file as it was.
+const MIGRATIONS: [&str; 1] = [include_str!("migrate_keys.sql")];
+
+/// Create what is missing (every schema statement is idempotent) and migrate the data to the
+/// current version.
+async fn prepare(writer: &SqlitePool) -> Result<(), StoreError> {
+    sqlx::raw_sql(SCHEMA).execute(writer).await.map_err(sql_error)?;
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(sql_error)?;
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await.map_err(sql_error)?;
+    let from = usize::try_from(version).unwrap_or(0);
+    for (step, migration) in MIGRATIONS.iter().enumerate().skip(from) {
+        tracing::info!(version = step + 1, "migrating the embedded message store");
+        sqlx::raw_sql(migration).execute(&mut *tx).await.map_err(sql_error)?;
+    }
+    if from < MIGRATIONS.len() {
+        // PRAGMA takes no bound parameters; the value is our own constant.
+        sqlx::raw_sql(&format!("PRAGMA user_version = {}", MIGRATIONS.len()))
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_error)?;
+    }
+    tx.commit().await.map_err(sql_error)
+}
 
 /// How long a caller waits for a connection before the store counts as unavailable (503).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,7 +96,7 @@ impl EmbeddedMessageStore {
                 .connect_with(base)
                 .await
                 .map_err(sql_error)?;
-            sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(sql_error)?;
+            prepare(&pool).await?;
             EmbeddedMessageStore { writer: pool.clone(), reader: pool, raw_retention }
         } else {
             create_parent_dir(base.get_filename())?;
@@ -87,7 +112,7 @@ impl EmbeddedMessageStore {
                 .await
                 .map_err(sql_error)?;
             // The schema (and WAL mode) must exist before a read-only connection opens the file.
-            sqlx::raw_sql(SCHEMA).execute(&writer).await.map_err(sql_error)?;
+            prepare(&writer).await?;
             let reader = SqlitePoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -211,11 +236,7 @@ impl MessageStore for EmbeddedMessageStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(sql_error)?;
-        let Some(row) = row else { return Ok(None) };
-        let document: String = row.try_get(0).map_err(sql_error)?;
-        let state: i64 = row.try_get(1).map_err(sql_error)?;
-        let recalled: bool = row.try_get(2).map_err(sql_error)?;
-        Ok(Some(Value::Object(with_state(json_object(&document)?, state == 1, recalled))))
+        row.as_ref().map(conversations::document).transpose()
     }
 
     async fn read_watermark(&self, reader: &str, peer: &str) -> Result<Option<i64>, StoreError> {

@@ -4,7 +4,7 @@
 -- Messages: the provider's document as JSON text, plus the columns the queries need.
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY,
-    msg_key TEXT NOT NULL UNIQUE,          -- msgidServer: a redelivery is a no-op
+    msg_key TEXT NOT NULL UNIQUE,          -- provider:id (message_key): a redelivery is a no-op
     to_acc TEXT NOT NULL,
     from_acc TEXT NOT NULL,
     conversation TEXT NOT NULL,            -- p2p, team, p2p_system, team_system, other

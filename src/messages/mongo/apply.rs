@@ -30,7 +30,7 @@ use mongodb::bson::{doc, DateTime, Document};
 use super::convert::{integer, object_to_document};
 use super::errors::{WriteRefused, DUPLICATE_KEY};
 use super::{body_bson, watermark_id, MongoMessageStore, CONVERSATIONS, MESSAGES, PRESENCE, RAW, RECALLS, WATERMARKS};
-use crate::messages::model::{BatchPlan, MessageRow, RawRow, F_PRESENCE_CLIENT};
+use crate::messages::model::{BatchPlan, MessageRow, RawRow, F_KEY, F_PRESENCE_CLIENT, F_SENT_AT};
 use crate::messages::{Applied, ApplyOutcome, StoreError};
 
 pub(super) async fn apply(store: &MongoMessageStore, batch: &[Applied]) -> Result<Vec<ApplyOutcome>, StoreError> {
@@ -161,7 +161,7 @@ async fn propagate(store: &MongoMessageStore, plan: &BatchPlan) -> Result<(), St
         .into_iter()
         .map(|(reader, peer, at)| {
             doc! {
-                "q": { "to": reader, "from": peer, "conversation": "p2p", "state": 0, "msgTimestamp": { "$lte": at } },
+                "q": { "to": reader, "from": peer, "conversation": "p2p", "state": 0, F_SENT_AT: { "$lte": at } },
                 "u": { "$set": { "state": 1 } },
                 "multi": true,
             }
@@ -170,7 +170,7 @@ async fn propagate(store: &MongoMessageStore, plan: &BatchPlan) -> Result<(), St
     let recalled: BTreeSet<&str> = plan.recalls.iter().map(|r| r.key.as_str()).collect();
     if !recalled.is_empty() {
         statements.push(doc! {
-            "q": { "msgidServer": { "$in": recalled.into_iter().collect::<Vec<_>>() }, "recalled": false },
+            "q": { F_KEY: { "$in": recalled.into_iter().collect::<Vec<_>>() }, "recalled": false },
             "u": { "$set": { "recalled": true } },
             "multi": true,
         });
@@ -204,14 +204,14 @@ async fn repair(
     let mut statements = Vec::new();
     if !read.is_empty() {
         statements.push(doc! {
-            "q": { "msgidServer": { "$in": read.into_iter().collect::<Vec<_>>() }, "state": 0 },
+            "q": { F_KEY: { "$in": read.into_iter().collect::<Vec<_>>() }, "state": 0 },
             "u": { "$set": { "state": 1 } },
             "multi": true,
         });
     }
     if !recalled.is_empty() {
         statements.push(doc! {
-            "q": { "msgidServer": { "$in": recalled.into_iter().collect::<Vec<_>>() }, "recalled": false },
+            "q": { F_KEY: { "$in": recalled.into_iter().collect::<Vec<_>>() }, "recalled": false },
             "u": { "$set": { "recalled": true } },
             "multi": true,
         });

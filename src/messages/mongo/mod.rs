@@ -3,23 +3,26 @@
 //! Collections, created with their indexes at start-up, or when MongoDB is unreachable then, by the
 //! first operation that needs them (see [`MongoMessageStore::start`]):
 //! - `messages`: the provider's message documents plus ours (see the `messages` module); unique
-//!   `msgidServer`; `unread` = {to, from, countsUnread, recalled, msgTimestamp} partial on
-//!   {conversation: "p2p", state: 0}, so it holds only unread one-to-one messages;
+//!   `to_key` = {to, key}, and {key} for lookups; `unread` = {to, from, countsUnread, recalled,
+//!   sentAt} partial on {conversation: "p2p", state: 0}, so it holds only unread one-to-one
+//!   messages; `pair` = {to, from, sentAt, key};
 //! - `read_watermarks`: `_id` "reader|peer" (accids cannot contain `|`), `readUpToMs` moved by `$max`;
 //! - `recalls`: `_id` = the recalled message key;
 //! - `presence_clients`: unique {accid, client} (client type lowercased), replaced only by a newer event;
 //! - `raw_callbacks`: `_id` = digest of the body, TTL index on `expireAt`;
-//! - `dead_letters`: `_id` = digest of the body.
+//! - `dead_letters`: `_id` = digest of the body;
+//! - `imbridge_meta`: which data migrations have run (migrate.rs; NetEase-only data from before
+//!   provider-neutral keys is migrated automatically at start-up).
 //!
 //! Every write is a unique insert, a `$max`/conditional upsert or an `update_many` that only moves
 //! flags one way; nothing reads and then writes on the strength of what it read (apply.rs explains
 //! how `state`/`recalled` still converge under concurrency).
 //!
-//! Sharding (when one replica set is not enough): shard `messages` on `{to: 1, from: 1}` (or
-//! `{to: "hashed"}`): one reader's conversations then live on one shard and the unread query, which
-//! always names `to`, is targeted. A unique index must then include the shard key, so the unique
-//! index becomes `{to: 1, msgidServer: 1}`, which is as good for idempotency (a redelivery has the
-//! same receiver).
+//! Sharding (when one replica set is not enough): shard `messages` on `{to: 1}` (or
+//! `{to: "hashed"}`): one reader's messages then live on one shard and the unread query, which
+//! always names `to`, is targeted. A unique index must be prefixed by the shard key, which is why
+//! the unique index is `{to: 1, key: 1}` rather than `{key: 1}`: as good for idempotency, since a
+//! redelivery has the same receiver.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,7 +37,7 @@ use mongodb::options::{ClientOptions, DatabaseOptions, Hint, IndexOptions, Write
 use mongodb::{Client, Database, IndexModel};
 use serde_json::Value;
 
-use super::model::{body_digest, lower, millis, F_PRESENCE_CLIENT};
+use super::model::{body_digest, lower, millis, F_KEY, F_PRESENCE_CLIENT, F_SENT_AT};
 use super::{
     Applied, ApplyOutcome, ConversationPage, ConversationSummary, DeadLetter, MessageStore, PairQuery, PresenceRecord,
     RawCallback, StoreError,
@@ -44,6 +47,7 @@ mod apply;
 mod bulk;
 mod convert;
 mod errors;
+mod migrate;
 
 use convert::{bson_to_json, document_to_object, integer};
 use errors::mongo_error;
@@ -58,6 +62,8 @@ const RAW: &str = "raw_callbacks";
 /// Per (owner, peer): the newest one-to-one message in either direction (`_id` = `owner|peer`).
 const CONVERSATIONS: &str = "conversations";
 const PAIR_INDEX: &str = "pair";
+/// The unique index of `messages`: {to, key}.
+const KEY_INDEX: &str = "to_key";
 const DEAD_LETTERS: &str = "dead_letters";
 
 /// Name of the partial index the unread query is pinned to.
@@ -250,11 +256,18 @@ impl MongoMessageStore {
     }
 
     async fn create_indexes(&self) -> Result<(), StoreError> {
+        migrate::migrate(self).await?;
         let unique = || IndexOptions::builder().unique(true).build();
         let messages = [
-            IndexModel::builder().keys(doc! { "msgidServer": 1 }).options(unique()).build(),
+            // Unique per message; led by the shard key (`to`, see the module documentation).
             IndexModel::builder()
-                .keys(doc! { "to": 1, "from": 1, "countsUnread": 1, "recalled": 1, "msgTimestamp": 1 })
+                .keys(doc! { "to": 1, F_KEY: 1 })
+                .options(IndexOptions::builder().name(KEY_INDEX.to_owned()).unique(true).build())
+                .build(),
+            // Lookups by key alone (a recall, the inbox's last messages, history import).
+            IndexModel::builder().keys(doc! { F_KEY: 1 }).build(),
+            IndexModel::builder()
+                .keys(doc! { "to": 1, "from": 1, "countsUnread": 1, "recalled": 1, F_SENT_AT: 1 })
                 .options(
                     IndexOptions::builder()
                         .name(UNREAD_INDEX.to_owned())
@@ -264,7 +277,7 @@ impl MongoMessageStore {
                 .build(),
             // One pair's messages in time order (history, export, mark-read).
             IndexModel::builder()
-                .keys(doc! { "to": 1, "from": 1, "msgTimestamp": 1, "msgidServer": 1 })
+                .keys(doc! { "to": 1, "from": 1, F_SENT_AT: 1, F_KEY: 1 })
                 .options(IndexOptions::builder().name(PAIR_INDEX.to_owned()).build())
                 .build(),
         ];
@@ -402,7 +415,7 @@ impl MessageStore for MongoMessageStore {
     async fn get_message(&self, key: &str) -> Result<Option<Value>, StoreError> {
         let found = self
             .collection(MESSAGES)
-            .find_one(doc! { "msgidServer": key })
+            .find_one(doc! { F_KEY: key })
             .projection(doc! { "_id": 0 })
             .await
             .map_err(mongo_error)?;
@@ -469,7 +482,7 @@ impl MessageStore for MongoMessageStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        self.message_documents(doc! { "msgidServer": { "$in": keys } }, None, None).await
+        self.message_documents(doc! { F_KEY: { "$in": keys } }, None, None).await
     }
 
     async fn pair_messages(&self, a: &str, b: &str, q: &PairQuery) -> Result<Vec<Value>, StoreError> {
@@ -481,26 +494,22 @@ impl MessageStore for MongoMessageStore {
             None => vec![(a.as_str(), b.as_str()), (b.as_str(), a.as_str())],
         };
         let (sign, beyond) = if q.ascending { (1, "$gt") } else { (-1, "$lt") };
-        let sort = doc! { "msgTimestamp": sign, "msgidServer": sign };
+        let sort = doc! { F_SENT_AT: sign, F_KEY: sign };
         let mut merged = Vec::new();
         for (to, from) in directions {
             let mut filter = doc! {
                 "to": to, "from": from, "conversation": "p2p",
-                "msgTimestamp": { "$gte": q.from_ms, "$lte": q.to_ms },
+                F_SENT_AT: { "$gte": q.from_ms, "$lte": q.to_ms },
             };
             if let Some((at, key)) = &q.after {
                 filter.insert(
                     "$or",
-                    vec![
-                        doc! { "msgTimestamp": { beyond: *at } },
-                        doc! { "msgTimestamp": *at, "msgidServer": { beyond: key } },
-                    ],
+                    vec![doc! { F_SENT_AT: { beyond: *at } }, doc! { F_SENT_AT: *at, F_KEY: { beyond: key } }],
                 );
             }
             merged.extend(self.message_documents(filter, Some(sort.clone()), Some(q.limit)).await?);
         }
-        let position =
-            |d: &Value| (d["msgTimestamp"].as_i64().unwrap_or(0), d["msgidServer"].as_str().unwrap_or("").to_owned());
+        let position = |d: &Value| (d[F_SENT_AT].as_i64().unwrap_or(0), d[F_KEY].as_str().unwrap_or("").to_owned());
         merged.sort_by_key(position);
         if !q.ascending {
             merged.reverse();

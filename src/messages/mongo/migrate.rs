@@ -1,0 +1,194 @@
+//! One-time data migrations, run by the index set-up before the indexes they need are created, and
+//! recorded in `imbridge_meta` (`{_id: "messages", version}`) so that a restart does not scan again.
+//!
+//! Version 1, provider-neutral message keys: documents stored before there were two providers are
+//! keyed by the provider's bare message id in `msgidServer` (and the sent-at in `msgTimestamp`). Each
+//! message gets our `key` (`{provider}:{id}`, messages.rs `message_key`) and `sentAt`; recalls
+//! (`_id`) and conversation summaries (`lastKey`) get the same prefix; the old unique index on
+//! `msgidServer` (which a second provider's documents, lacking the field, would collide on) and the
+//! indexes on `msgTimestamp` are dropped for their replacements. A message is Tencent's when its
+//! document has Tencent's `MsgKey`, NetEase's otherwise (the only provider before Tencent); a recall
+//! or summary follows the message it names.
+//!
+//! Every step is idempotent and walks its collection in `_id` pages, so memory stays bounded and a
+//! start-up that dies half-way simply does it again. Stop instances of the previous version before
+//! starting this one: a callback they store after the migration would lack `key`.
+
+use std::collections::HashSet;
+
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::error::ErrorKind;
+
+use super::convert::integer;
+use super::errors::mongo_error;
+use super::{MongoMessageStore, CONVERSATIONS, MESSAGES, PAIR_INDEX, RECALLS, UNREAD_INDEX};
+use crate::messages::model::{message_key, F_KEY, F_SENT_AT};
+use crate::messages::StoreError;
+
+const META: &str = "imbridge_meta";
+const VERSION: i64 = 1;
+const PAGE: i64 = 1_000;
+
+/// Bring the data to [`VERSION`] unless the marker says it is there.
+pub(super) async fn migrate(store: &MongoMessageStore) -> Result<(), StoreError> {
+    let meta = store.collection(META);
+    let marker = meta.find_one(doc! { "_id": MESSAGES }).await.map_err(mongo_error)?;
+    if marker.and_then(|m| integer(m.get("version"))).unwrap_or(0) >= VERSION {
+        return Ok(());
+    }
+    let messages = keys_on_messages(store).await?;
+    let recalls = keys_on_recalls(store).await?;
+    let summaries = keys_on_conversations(store).await?;
+    for index in ["msgidServer_1", UNREAD_INDEX, PAIR_INDEX] {
+        drop_index(store, index).await?;
+    }
+    meta.update_one(doc! { "_id": MESSAGES }, doc! { "$set": { "version": VERSION } })
+        .upsert(true)
+        .await
+        .map_err(mongo_error)?;
+    tracing::info!(messages, recalls, summaries, "MongoDB message data migrated to provider-neutral keys");
+    Ok(())
+}
+
+/// One page of `collection` after `after` in `_id` order, projected.
+async fn page(
+    store: &MongoMessageStore,
+    collection: &str,
+    after: &Option<Bson>,
+    projection: Document,
+) -> Result<Vec<Document>, StoreError> {
+    let filter = after.as_ref().map_or_else(Document::new, |last| doc! { "_id": { "$gt": last.clone() } });
+    store
+        .collection(collection)
+        .find(filter)
+        .sort(doc! { "_id": 1 })
+        .limit(PAGE)
+        .projection(projection)
+        .await
+        .map_err(mongo_error)?
+        .try_collect()
+        .await
+        .map_err(mongo_error)
+}
+
+/// A bare id as stored: a string, or a number an old delivery carried.
+fn bare_id(value: Option<&Bson>) -> Option<String> {
+    match value? {
+        Bson::String(id) => Some(id.clone()),
+        other => integer(Some(other)).map(|n| n.to_string()),
+    }
+}
+
+fn is_bare(id: &str) -> bool {
+    !id.contains(':')
+}
+
+async fn keys_on_messages(store: &MongoMessageStore) -> Result<u64, StoreError> {
+    let (mut after, mut migrated) = (None, 0);
+    loop {
+        let projection = doc! { F_KEY: 1, "msgidServer": 1, "msgTimestamp": 1, "MsgKey": 1 };
+        let docs = page(store, MESSAGES, &after, projection).await?;
+        let Some(last) = docs.last() else { return Ok(migrated) };
+        after = last.get("_id").cloned();
+        let statements: Vec<Document> = docs
+            .iter()
+            .filter(|d| !d.contains_key(F_KEY))
+            .filter_map(|d| {
+                let id = bare_id(d.get("msgidServer"))?;
+                let provider = if d.contains_key("MsgKey") { "tencent" } else { "netease" };
+                let sent_at = integer(d.get("msgTimestamp")).unwrap_or(0);
+                let set = doc! { F_KEY: message_key(provider, &id), F_SENT_AT: sent_at };
+                Some(doc! { "q": { "_id": d.get("_id")?.clone() }, "u": { "$set": set } })
+            })
+            .collect();
+        migrated += statements.len() as u64;
+        store.update_unordered(MESSAGES, &statements).await?;
+    }
+}
+
+/// Which of these bare ids are Tencent messages' (looked up by the old `msgidServer`, still indexed).
+async fn tencent_ids(store: &MongoMessageStore, ids: &[String]) -> Result<HashSet<String>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let found: Vec<Document> = store
+        .collection(MESSAGES)
+        .find(doc! { "msgidServer": { "$in": ids }, "MsgKey": { "$exists": true } })
+        .projection(doc! { "msgidServer": 1 })
+        .await
+        .map_err(mongo_error)?
+        .try_collect()
+        .await
+        .map_err(mongo_error)?;
+    Ok(found.iter().filter_map(|d| bare_id(d.get("msgidServer"))).collect())
+}
+
+fn prefixed(id: &str, tencent: &HashSet<String>) -> String {
+    message_key(if tencent.contains(id) { "tencent" } else { "netease" }, id)
+}
+
+/// Recalls are keyed by `_id`, which cannot change: insert the prefixed copy, then delete the old.
+async fn keys_on_recalls(store: &MongoMessageStore) -> Result<u64, StoreError> {
+    let (mut after, mut migrated) = (None, 0);
+    loop {
+        let docs = page(store, RECALLS, &after, Document::new()).await?;
+        let Some(last) = docs.last() else { return Ok(migrated) };
+        after = last.get("_id").cloned();
+        let bare: Vec<&Document> = docs.iter().filter(|d| d.get_str("_id").is_ok_and(is_bare)).collect();
+        if bare.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = bare.iter().filter_map(|d| d.get_str("_id").ok().map(str::to_owned)).collect();
+        let tencent = tencent_ids(store, &ids).await?;
+        let copies = bare
+            .iter()
+            .map(|d| {
+                let mut copy = (*d).clone();
+                let id = d.get_str("_id").unwrap_or_default();
+                copy.insert("_id", prefixed(id, &tencent));
+                copy
+            })
+            .collect();
+        store.insert_unordered(RECALLS, copies).await?;
+        store.collection(RECALLS).delete_many(doc! { "_id": { "$in": &ids } }).await.map_err(mongo_error)?;
+        migrated += ids.len() as u64;
+    }
+}
+
+async fn keys_on_conversations(store: &MongoMessageStore) -> Result<u64, StoreError> {
+    let (mut after, mut migrated) = (None, 0);
+    loop {
+        let docs = page(store, CONVERSATIONS, &after, doc! { "lastKey": 1 }).await?;
+        let Some(last) = docs.last() else { return Ok(migrated) };
+        after = last.get("_id").cloned();
+        let bare: Vec<(&Bson, &str)> = docs
+            .iter()
+            .filter_map(|d| Some((d.get("_id")?, d.get_str("lastKey").ok().filter(|k| is_bare(k))?)))
+            .collect();
+        let ids: Vec<String> = bare.iter().map(|(_, key)| (*key).to_owned()).collect();
+        let tencent = tencent_ids(store, &ids).await?;
+        let statements: Vec<Document> = bare
+            .iter()
+            .map(|(id, key)| {
+                // Only if still bare: another instance migrating at the same time may be ahead.
+                doc! { "q": { "_id": (*id).clone(), "lastKey": *key }, "u": { "$set": { "lastKey": prefixed(key, &tencent) } } }
+            })
+            .collect();
+        migrated += statements.len() as u64;
+        store.update_unordered(CONVERSATIONS, &statements).await?;
+    }
+}
+
+/// Drop an index of `messages` if it exists (a new database, or another instance dropped it).
+async fn drop_index(store: &MongoMessageStore, name: &str) -> Result<(), StoreError> {
+    const NAMESPACE_NOT_FOUND: i32 = 26;
+    const INDEX_NOT_FOUND: i32 = 27;
+    match store.collection(MESSAGES).drop_index(name).await {
+        Ok(()) => Ok(()),
+        Err(error) => match &*error.kind {
+            ErrorKind::Command(c) if c.code == NAMESPACE_NOT_FOUND || c.code == INDEX_NOT_FOUND => Ok(()),
+            _ => Err(mongo_error(error)),
+        },
+    }
+}
