@@ -360,3 +360,50 @@ async fn mongodb_migrates_old_netease_data_at_start_up() {
     MongoMessageStore::connect(&uri, &name, RETENTION).await.expect("a restart migrates nothing");
     db.drop().await.unwrap();
 }
+
+/// The shard keys the README's `sh.shardCollection` commands use. Sharding a collection that holds
+/// data needs an index led by its shard key, and MongoDB refuses a unique index (other than `_id`)
+/// that the shard key does not prefix: both hold for the indexes the store creates.
+#[tokio::test]
+#[ignore = "needs MongoDB"]
+async fn mongodb_unique_indexes_are_prefixed_by_the_shard_keys() {
+    use ::mongodb::bson::Document;
+    use futures::TryStreamExt;
+    let db = MongoDb::new().await;
+    let shard_keys = [("messages", "to"), ("conversations", "owner"), ("presence_clients", "accid")];
+    for (collection, shard_key) in shard_keys {
+        let indexes: Vec<_> = db
+            .store
+            .database()
+            .collection::<Document>(collection)
+            .list_indexes()
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let leading = |keys: &Document| keys.keys().next().cloned().unwrap_or_default();
+        assert!(
+            indexes.iter().any(|i| leading(&i.keys) == shard_key),
+            "{collection}: no index led by its shard key {shard_key}: {indexes:?}"
+        );
+        for index in &indexes {
+            let name = index.options.as_ref().and_then(|o| o.name.clone()).unwrap_or_default();
+            let unique = index.options.as_ref().and_then(|o| o.unique).unwrap_or(false);
+            if unique && name != "_id_" {
+                assert_eq!(leading(&index.keys), shard_key, "{collection}: unique index {name} {:?}", index.keys);
+            }
+        }
+    }
+    let messages = db.store.database().collection::<Document>("messages").list_indexes().await.unwrap();
+    let unique: Vec<_> = messages
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.options.as_ref().and_then(|o| o.unique) == Some(true))
+        .map(|i| i.keys.keys().cloned().collect::<Vec<_>>())
+        .collect();
+    assert_eq!(unique, [vec!["to".to_owned(), "key".to_owned()]], "one unique index on messages: {{to, key}}");
+    db.drop().await;
+}

@@ -90,7 +90,8 @@ async fn advance_conversations(store: &MongoMessageStore, plan: &BatchPlan) -> R
         .into_iter()
         .map(|c| {
             let older = doc! { "$or": [ { "lastAt": { "$lt": c.at_ms } }, { "lastAt": c.at_ms, "lastKey": { "$lt": c.key } } ] };
-            let mut filter = doc! { "_id": watermark_id(c.owner, c.peer) };
+            // `owner` too: the shard key of `conversations`, which a sharded upsert must name.
+            let mut filter = doc! { "_id": watermark_id(c.owner, c.peer), "owner": c.owner };
             filter.extend(older);
             let summary = doc! { "owner": c.owner, "peer": c.peer, "lastAt": c.at_ms, "lastKey": c.key };
             doc! { "q": filter, "u": summary, "upsert": true }
