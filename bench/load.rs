@@ -61,8 +61,19 @@ impl Payload {
 
 /// POST each body once to `path` as a signed NetEase callback, over `concurrency` connections.
 pub async fn post_callbacks(addr: SocketAddr, path: &str, bodies: Arc<Vec<Vec<u8>>>, concurrency: usize) -> LoadResult {
+    post_callbacks_to(&[addr], path, bodies, concurrency).await
+}
+
+/// [`post_callbacks`] spread over several instances of the service: connection k goes to
+/// `addrs[k % addrs.len()]` (what a round-robin load balancer in front of them would do).
+pub async fn post_callbacks_to(
+    addrs: &[SocketAddr],
+    path: &str,
+    bodies: Arc<Vec<Vec<u8>>>,
+    concurrency: usize,
+) -> LoadResult {
     let payload = Payload::Callbacks { path: path.to_owned(), bodies };
-    run(addr, Arc::new(payload), concurrency, false).await.0
+    run(addrs, Arc::new(payload), concurrency, false).await.0
 }
 
 /// POST each `(path, JSON body)` once, over `concurrency` connections. Every answer is kept, in the
@@ -72,15 +83,24 @@ pub async fn post_json(
     requests: Arc<Vec<(String, Vec<u8>)>>,
     concurrency: usize,
 ) -> (LoadResult, Vec<Answer>) {
-    run(addr, Arc::new(Payload::Json(requests)), concurrency, true).await
+    post_json_to(&[addr], requests, concurrency).await
 }
 
-async fn run(addr: SocketAddr, payload: Arc<Payload>, concurrency: usize, keep: bool) -> (LoadResult, Vec<Answer>) {
+/// [`post_json`] spread over several instances, as [`post_callbacks_to`].
+pub async fn post_json_to(
+    addrs: &[SocketAddr],
+    requests: Arc<Vec<(String, Vec<u8>)>>,
+    concurrency: usize,
+) -> (LoadResult, Vec<Answer>) {
+    run(addrs, Arc::new(Payload::Json(requests)), concurrency, true).await
+}
+
+async fn run(addrs: &[SocketAddr], payload: Arc<Payload>, concurrency: usize, keep: bool) -> (LoadResult, Vec<Answer>) {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency.max(1))
-        .map(|_| {
-            let (payload, next) = (payload.clone(), next.clone());
+        .map(|k| {
+            let (payload, next, addr) = (payload.clone(), next.clone(), addrs[k % addrs.len()]);
             tokio::spawn(async move { worker(addr, &payload, &next, keep).await })
         })
         .collect();

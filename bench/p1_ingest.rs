@@ -60,6 +60,10 @@ pub struct P1Args {
     /// The service binary (default: `imbridge` next to this binary).
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
+    /// Also measure group commit with two instances of the service on the same store, the
+    /// connections split between them (what a second instance buys on this machine).
+    #[arg(long)]
+    pub two_instances: bool,
 }
 
 /// One path's results over the repeats.
@@ -149,6 +153,7 @@ pub async fn run(args: P1Args) -> anyhow::Result<()> {
         .collect();
     let mut group = PathResult::new(format!("group commit (HTTP), {} connections", args.concurrency));
     let mut naive = PathResult::new(format!("per-request (HTTP), {} connections", args.concurrency));
+    let mut pair = PathResult::new(format!("group commit (HTTP), 2 instances, {} connections", args.concurrency));
     let sim = server::simulator(0).await?;
     for repeat in 1..=args.repeat {
         for (result, &writers) in ceilings.iter_mut().zip(&args.ceiling_writers) {
@@ -159,9 +164,13 @@ pub async fn run(args: P1Args) -> anyhow::Result<()> {
             }
             println!("  [{repeat}/{}] {}: {:.0}/s", args.repeat, result.label, per_second(n, elapsed));
         }
-        for (result, group_commit) in [(&mut group, true), (&mut naive, false)] {
+        let mut paths = vec![(&mut group, true, 1), (&mut naive, false, 1)];
+        if args.two_instances {
+            paths.push((&mut pair, true, 2));
+        }
+        for (result, group_commit, instances) in paths {
             let (load, warm_acked, stored) =
-                http_run(&args, &binary, &sim.base_url(), group_commit, &bodies, &warmup).await?;
+                http_run(&args, &binary, &sim.base_url(), group_commit, instances, &bodies, &warmup).await?;
             let rate = per_second(load.acked, load.elapsed);
             let expected = (load.acked + warm_acked) as u64;
             result.add_load(load, stored, expected);
@@ -182,7 +191,8 @@ pub async fn run(args: P1Args) -> anyhow::Result<()> {
         "acked but not stored",
         "group commit / this",
     ]);
-    for result in ceilings.iter().chain([&group, &naive]) {
+    let pair = args.two_instances.then_some(&pair);
+    for result in ceilings.iter().chain([&group, &naive]).chain(pair) {
         let (p50, p99, max) = if result.latencies.is_empty() {
             ("-".to_owned(), "-".to_owned(), "-".to_owned())
         } else {
@@ -268,12 +278,15 @@ async fn ceiling(
     outcome
 }
 
-/// Baseline (b) and the figure: the service in its own process on a fresh store.
+/// Baseline (b) and the figure: the service in its own process on a fresh store; with `instances`
+/// 2, two processes on the same store, the connections split between them.
+#[allow(clippy::too_many_arguments)]
 async fn http_run(
     args: &P1Args,
     binary: &std::path::Path,
     netease_base_url: &str,
     group_commit: bool,
+    instances: usize,
     bodies: &Arc<Vec<Vec<u8>>>,
     warmup: &Arc<Vec<Vec<u8>>>,
 ) -> anyhow::Result<(LoadResult, usize, u64)> {
@@ -283,17 +296,24 @@ async fn http_run(
         let mut env = target.server_env();
         env.push((GROUP_COMMIT_VAR.into(), group_commit.to_string()));
         let spec = ServerSpec { binary, dir: scratch.path(), netease_base_url, env };
-        let mut service = Server::spawn(&spec)?;
-        service.wait_ready(Duration::from_secs(30)).await?;
-        let warm = load::post_callbacks(service.addr, CALLBACK_PATH, warmup.clone(), args.concurrency).await;
+        let mut services = Vec::new();
+        for _ in 0..instances.max(1) {
+            let mut service = Server::spawn(&spec)?;
+            service.wait_ready(Duration::from_secs(30)).await?;
+            services.push(service);
+        }
+        let addrs: Vec<_> = services.iter().map(|s| s.addr).collect();
+        let warm = load::post_callbacks_to(&addrs, CALLBACK_PATH, warmup.clone(), args.concurrency).await;
         if warm.failed_total() > 0 {
             eprintln!("warm-up: {} not acknowledged ({})", warm.failed_total(), warm.describe_failures());
         }
-        let result = load::post_callbacks(service.addr, CALLBACK_PATH, bodies.clone(), args.concurrency).await;
+        let result = load::post_callbacks_to(&addrs, CALLBACK_PATH, bodies.clone(), args.concurrency).await;
         if result.acked == 0 {
-            eprintln!("no callback was acknowledged; the service said:\n{}", service.log_tail());
+            eprintln!("no callback was acknowledged; the service said:\n{}", services[0].log_tail());
         }
-        service.stop().await?;
+        for service in services {
+            service.stop().await?;
+        }
         let stored = target.open().await?.raw_count().await.context("count stored callbacks")?;
         anyhow::Ok((result, warm.acked, stored))
     }

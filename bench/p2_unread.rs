@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use crate::corpus::{self, ChatMessage, Parser};
 use crate::http1::Connection;
+use crate::load::{self, LoadResult};
 use crate::server::{self, ScratchDir, Server, ServerSpec};
 use crate::stats::{ms, ratio, Latency, Table};
 use crate::stores::{StoreKind, StoreTarget};
@@ -53,6 +54,13 @@ pub struct P2Args {
     pub mongo_uri: Option<String>,
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
+    /// Also measure throughput over --concurrency connections against one instance and against
+    /// two instances on the same store, the connections split between them.
+    #[arg(long)]
+    pub two_instances: bool,
+    /// Connections for --two-instances.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
 }
 
 /// The seed, as recorded next to a kept store.
@@ -158,6 +166,10 @@ async fn measure(args: &P2Args, layout: Layout, binary: &Path, dir: &Path, targe
         http_queries(service.addr, &queries, warmup).await
     }
     .await;
+    let scaling = match (&http, args.two_instances) {
+        (Ok(_), true) => Some(two_instances(&spec, service.addr, &queries, args.concurrency).await),
+        _ => None,
+    };
     let log = service.log_tail();
     service.stop().await?;
     sim.shutdown().await;
@@ -181,7 +193,46 @@ async fn measure(args: &P2Args, layout: Layout, binary: &Path, dir: &Path, targe
         ms(http_latency.p99)
     );
     println!("answers agreed on all {} queries; mean total unread per query {mean_total:.0}", raw_answers.len());
+    if let Some(scaling) = scaling {
+        let (one, two) = scaling?;
+        let rate = |l: &LoadResult| l.acked as f64 / l.elapsed.as_secs_f64();
+        let mut table = Table::new(&["POST /v1/unread, closed loop", "queries/s", "p50", "p99", "not answered 200"]);
+        for (label, load) in [("1 instance", &one), ("2 instances, same store", &two)] {
+            let l = Latency::of(load.latencies.clone());
+            table.row(vec![
+                format!("{label}, {} connections", args.concurrency),
+                format!("{:.0}", rate(load)),
+                ms(l.p50),
+                ms(l.p99),
+                load.failed_total().to_string(),
+            ]);
+        }
+        println!();
+        table.print();
+        println!("2 instances / 1 instance = {}", ratio(rate(&two), rate(&one)));
+    }
     Ok(())
+}
+
+/// Every query once over `concurrency` connections against the running instance, then again with a
+/// second instance on the same store beside it (the connections split between the two).
+async fn two_instances(
+    spec: &ServerSpec<'_>,
+    first: std::net::SocketAddr,
+    queries: &[Query],
+    concurrency: usize,
+) -> anyhow::Result<(LoadResult, LoadResult)> {
+    let requests: Vec<(String, Vec<u8>)> = queries
+        .iter()
+        .map(|q| ("/v1/unread".to_owned(), json!({"accid": q.accid, "peers": q.peers}).to_string().into_bytes()))
+        .collect();
+    let requests = std::sync::Arc::new(requests);
+    let (one, _) = load::post_json_to(&[first], requests.clone(), concurrency).await;
+    let mut second = Server::spawn(spec)?;
+    second.wait_ready(Duration::from_secs(60)).await?;
+    let (two, _) = load::post_json_to(&[first, second.addr], requests, concurrency).await;
+    second.stop().await?;
+    Ok((one, two))
 }
 
 fn row(label: &str, l: &Latency) -> Vec<String> {
