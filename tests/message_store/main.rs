@@ -13,6 +13,7 @@ mod conversations;
 mod events;
 mod presence_property;
 mod property;
+mod replay;
 mod suite;
 
 /// How long the stores under test keep raw bodies.
