@@ -269,31 +269,62 @@ async fn replaying_twice_counts_nothing_twice(provider: ProviderKind, store: Sto
     assert_eq!(messages.raw_count().await.unwrap(), 3, "the audit trail is as it was");
 }
 
-/// Insert a job row directly, as a stopped instance left it.
-async fn insert_job(url: &str, id: &str, from: i64, to: i64, cursor: Option<(i64, String)>, lease_until: i64) {
-    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-    let (cursor_ms, cursor_digest) = cursor.unzip();
-    sqlx::query(
-        "INSERT INTO replay_jobs (id, from_ms, to_ms, event_types, include_dead_letters, status, phase, cursor_ms, \
-         cursor_digest, scanned, reapplied, next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
-         VALUES (?, ?, ?, NULL, 0, 'running', 'raw', ?, ?, 1, 1, ?, 'r-gone', ?, 0, 0)",
-    )
-    .bind(id)
-    .bind(from)
-    .bind(to)
-    .bind(cursor_ms)
-    .bind(cursor_digest)
-    .bind(lease_until)
-    .bind(lease_until)
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
+/// Run `statement` (binding `args` as integers or text) on the app's SQL database, either backend.
+async fn sql(url: &str, statement: &str, args: &[Arg<'_>]) -> i64 {
+    macro_rules! run {
+        ($pool:expr) => {{
+            let pool = $pool;
+            let mut query = sqlx::query_scalar::<_, i64>(statement);
+            for arg in args {
+                query = match arg {
+                    Arg::Int(n) => query.bind(*n),
+                    Arg::Text(t) => query.bind(t.map(str::to_owned)),
+                };
+            }
+            let out = if statement.starts_with("SELECT") {
+                query.fetch_one(&pool).await.unwrap()
+            } else {
+                query.fetch_optional(&pool).await.unwrap().unwrap_or(0)
+            };
+            pool.close().await;
+            out
+        }};
+    }
+    if url.starts_with("sqlite") {
+        run!(sqlx::SqlitePool::connect(url).await.unwrap())
+    } else {
+        run!(sqlx::MySqlPool::connect(url).await.unwrap())
+    }
 }
 
-#[tokio::test]
-async fn bad_input_and_overlapping_ranges_are_refused_and_change_nothing() {
-    let app = Spawn::new(Backend::Sqlite).start().await;
+enum Arg<'a> {
+    Int(i64),
+    Text(Option<&'a str>),
+}
+
+/// Insert a job row directly, as an instance left it (its lease until `lease_until`).
+async fn insert_job(url: &str, id: &str, from: i64, to: i64, cursor: Option<(i64, String)>, lease_until: i64) {
+    let (cursor_ms, cursor_digest) = cursor.unzip();
+    let statement = "INSERT INTO replay_jobs (id, from_ms, to_ms, event_types, include_dead_letters, status, phase, \
+        cursor_ms, cursor_digest, scanned, reapplied, next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
+        VALUES (?, ?, ?, NULL, 0, 'running', 'raw', ?, ?, 1, 1, ?, 'r-gone', ?, 0, 0)";
+    let cursor_ms = cursor_ms.map_or(Arg::Text(None), Arg::Int);
+    let args = [
+        Arg::Text(Some(id)),
+        Arg::Int(from),
+        Arg::Int(to),
+        cursor_ms,
+        Arg::Text(cursor_digest.as_deref()),
+        Arg::Int(lease_until),
+        Arg::Int(lease_until),
+    ];
+    sql(url, statement, &args).await;
+}
+
+on_both_backends!(bad_input_and_overlapping_ranges_are_refused_and_change_nothing);
+
+async fn bad_input_and_overlapping_ranges_are_refused_and_change_nothing(backend: Backend) {
+    let app = Spawn::new(backend).start().await;
     let post = |body: Value| {
         let app = &app;
         async move { app.post("/v1/admin/replay", &body).await }
@@ -363,10 +394,8 @@ async fn bad_input_and_overlapping_ranges_are_refused_and_change_nothing() {
     }
     let beside = start_replay(&app, json!({"from": 2_001, "to": 3_000})).await;
     assert_eq!(finished(&app, &beside).await["status"], "done");
-    let pool = sqlx::SqlitePool::connect(&app.database.url).await.unwrap();
-    let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM replay_jobs").fetch_one(&pool).await.unwrap();
+    let jobs = sql(&app.database.url, "SELECT COUNT(*) FROM replay_jobs", &[]).await;
     assert_eq!(jobs, 2, "refused requests stored nothing");
-    pool.close().await;
 }
 
 async fn a_job_left_running_is_resumed_from_its_cursor_after_a_restart(provider: ProviderKind) {
