@@ -13,8 +13,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use imbridge_provider::ImProvider;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::callbacks::parse;
 use crate::messages::{Applied, DeadLetter, MessageStore, StoreError, StoredRaw};
@@ -27,7 +25,7 @@ pub struct Replayer {
 }
 
 /// What a replay did, per stored callback.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Raw callbacks and dead letters looked at.
     pub scanned: i64,
@@ -191,5 +189,18 @@ impl Replayer {
             }
         }
         Ok(parsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_type_goes_back_into_the_query_and_times_round_trip() {
+        assert_eq!(path_and_query(""), "");
+        assert_eq!(path_and_query("State.StateChange"), "?CallbackCommand=State.StateChange");
+        assert_eq!(path_and_query("a b&c"), "?CallbackCommand=a+b%26c");
+        assert_eq!(at(1_700_000_000_123).duration_since(UNIX_EPOCH).unwrap().as_millis(), 1_700_000_000_123);
     }
 }
