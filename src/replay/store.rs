@@ -164,7 +164,12 @@ impl ReplayStore {
                     Ok::<_, sqlx::Error>(conflict)
                 }
                 .await;
-                sqlx::query("SELECT RELEASE_LOCK('imbridge.replay_jobs')").execute(&mut *conn).await?;
+                let released = sqlx::query("SELECT RELEASE_LOCK('imbridge.replay_jobs')").execute(&mut *conn).await;
+                if released.is_err() {
+                    // A named lock belongs to the session: a pooled connection must not keep it.
+                    conn.close_on_drop();
+                }
+                released?;
                 outcome?
             }
         };
