@@ -65,10 +65,6 @@ pub enum DeadLetterReplay {
     StillFailing { reason: String },
 }
 
-/// The raw event type backfill gives the documents it imports: they are not callbacks, and the
-/// callback parser must not see them.
-const BACKFILL_EVENT_TYPE: &str = "backfill";
-
 /// The path and query a stored body is parsed with. The audit trail keeps the body, not the
 /// request's query string; the one query value it can give back is the event type: Tencent reads
 /// its `CallbackCommand` there when the body lacks it (NetEase reads the body only). Tencent's
@@ -105,7 +101,7 @@ impl Replayer {
         let mut counts = Counts { scanned: rows.len() as i64, ..Counts::default() };
         let mut batch = Vec::with_capacity(rows.len());
         for row in rows {
-            if !self.ours(&row.provider) || row.event_type == BACKFILL_EVENT_TYPE {
+            if !self.ours(&row.provider) || row.event_type == crate::backfill::RAW_EVENT_TYPE {
                 counts.skipped += 1;
                 continue;
             }
