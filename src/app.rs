@@ -124,6 +124,8 @@ pub struct Application {
     sandbox: Option<providers::Sandbox>,
     /// The backfill worker, awaited on shutdown so it hands its job back before the database closes.
     backfill: Option<tokio::task::JoinHandle<()>>,
+    /// The replay worker, awaited likewise.
+    replay: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -173,11 +175,12 @@ impl Application {
         };
         state.outbox.start_worker(&state.shutdown);
         let backfill = crate::backfill::start_worker(&state);
+        let replay = crate::replay::start_worker(&state);
         crate::routing::start_sweeper(&state);
         crate::messages::spawn_raw_purge(state.messages.clone(), RAW_PURGE_EVERY, state.shutdown.clone());
         let router = router(state.clone());
         tracing::info!(%addr, provider = state.provider.name(), "imbridge ready");
-        Ok(Self { listener, addr, router, state, sandbox, backfill })
+        Ok(Self { listener, addr, router, state, sandbox, backfill, replay })
     }
 
     pub fn port(&self) -> u16 {
@@ -211,7 +214,7 @@ impl Application {
     /// Serve until the shutdown token is cancelled, then let in-flight requests finish within
     /// `http.shutdown_timeout_secs`, stop the sandbox simulator and close the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Application { listener, router, state, sandbox, backfill, .. } = self;
+        let Application { listener, router, state, sandbox, backfill, replay, .. } = self;
         let token = state.shutdown.clone();
         let deadline = state.config.http.shutdown_timeout();
         let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -231,6 +234,11 @@ impl Application {
                 tracing::warn!("the backfill worker did not stop in time; its job's lease will expire");
             }
         }
+        // Cancelled with the same token: it records its last page and releases its job's lease.
+        state.shutdown.cancel();
+        if tokio::time::timeout(REPLAY_STOP_WITHIN, replay).await.is_err() {
+            tracing::warn!("the replay worker did not stop in time; its job's lease will expire");
+        }
         if let Some(sim) = sandbox {
             sim.shutdown().await;
         }
@@ -243,6 +251,8 @@ impl Application {
 const RAW_PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// How long shutdown waits for the backfill worker to finish its window and hand its job back.
 const BACKFILL_STOP_WITHIN: Duration = Duration::from_secs(10);
+/// How long shutdown waits for the replay worker to finish its page and hand its job back.
+const REPLAY_STOP_WITHIN: Duration = Duration::from_secs(10);
 
 /// MongoDB when `mongodb_uri` is set (database from the URI's path, default `imbridge`), otherwise
 /// the embedded SQLite store `messages.db` in the data directory.
@@ -303,6 +313,7 @@ pub fn router(state: AppState) -> Router {
             store: state.messages.clone(),
         }))
         .merge(crate::backfill::router(&state))
+        .merge(crate::replay::router(&state))
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .route_layer(middleware::from_fn_with_state(keys, auth::require_api_key))
         .route_layer(middleware::from_fn(http_metrics::remember_route));

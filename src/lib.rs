@@ -22,5 +22,6 @@ pub mod notifications;
 pub mod openapi;
 pub mod presence;
 pub mod providers;
+pub mod replay;
 pub mod routing;
 pub mod unread;

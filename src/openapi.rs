@@ -46,6 +46,7 @@ Errors are `{\"code\", \"message\"}` plus `field` (the offending input) and, whe
         (name = "presence", description = "Who is online, from the provider's login/logout callbacks"),
         (name = "conversations", description = "Inboxes, chat history, exports for disputes, and marking chats read"),
         (name = "backfill", description = "Importing a one-to-one session's history from the provider"),
+        (name = "replay", description = "Re-deriving state from the stored raw callbacks; the dead letters, and retrying them"),
         (name = "callbacks", description = "Provider → imbridge; signed by the provider, no bearer key"),
         (name = "operations", description = "Liveness, readiness and metrics for operators; no bearer key"),
     )
@@ -68,6 +69,7 @@ pub fn document(callback_path: &str, callback: &CallbackDoc) -> Document {
         .merge_from(crate::presence::ApiDoc::openapi())
         .merge_from(crate::conversations::ApiDoc::openapi())
         .merge_from(crate::backfill::ApiDoc::openapi())
+        .merge_from(crate::replay::api_doc())
         .merge_from(crate::callbacks::ApiDoc::openapi())
         .merge_from(HealthDoc::openapi());
     add_v1_conventions(&mut doc);

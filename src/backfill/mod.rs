@@ -17,7 +17,7 @@ mod worker;
 pub use config::BackfillConfig;
 pub use routes::{ApiDoc, BackfillRequest, BackfillState, JobView};
 pub use store::{BackfillStore, Job, JobStatus};
-pub use worker::JOB_FIELD;
+pub use worker::{JOB_FIELD, RAW_EVENT_TYPE};
 
 use axum::Router;
 

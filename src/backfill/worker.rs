@@ -34,8 +34,9 @@ use crate::messages::{message_key, Applied, MessageStore, RawCallback, StoreErro
 /// The field of a stored document naming the job that imported it.
 pub const JOB_FIELD: &str = "backfillJob";
 
-/// The `event_type` of a backfilled message's raw audit record.
-const RAW_EVENT_TYPE: &str = "backfill";
+/// The `event_type` of a backfilled message's raw audit record (replay skips these: they are
+/// documents from the history API, not callbacks).
+pub const RAW_EVENT_TYPE: &str = "backfill";
 
 pub(super) struct Worker {
     pub store: BackfillStore,

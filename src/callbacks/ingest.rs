@@ -115,18 +115,11 @@ impl Ingest {
             return StatusCode::UNAUTHORIZED.into_response();
         }
         let received_at = SystemTime::now();
-        let parsed = self.provider.parse_callback(&request.path_and_query, &request.body);
-        let body = request.body;
-        let parsed = match parsed {
-            Ok(parsed) => parsed,
-            Err(err) => return self.dead_letter(body, received_at, &err.0).await,
+        let applied = match parse(self.provider.as_ref(), &request.path_and_query, request.body, received_at) {
+            Ok(applied) => applied,
+            Err((body, reason)) => return self.dead_letter(body, received_at, &reason).await,
         };
-        let label = event_label(&parsed);
-        let event_type = parsed.event_type.clone();
-        let applied = Applied {
-            raw: RawCallback { provider: provider.to_owned(), event_type: event_type.clone(), body, received_at },
-            events: parsed.events,
-        };
+        let label = event_label(&applied);
         let result = match &self.batcher {
             Some(batcher) => match batcher.submit(applied).await {
                 Ok(result) => result,
@@ -177,12 +170,31 @@ impl Ingest {
     }
 }
 
+/// Parse a verified body into what the store applies: the body as received (for the audit trail)
+/// and its events. The one place a body becomes an [`Applied`]: live callbacks and replays of stored
+/// ones (`crate::replay`) go through it. On failure, the body back and why.
+pub(crate) fn parse(
+    provider: &dyn ImProvider,
+    path_and_query: &str,
+    body: Bytes,
+    received_at: SystemTime,
+) -> Result<Applied, (Bytes, String)> {
+    match provider.parse_callback(path_and_query, &body) {
+        Ok(ParsedCallback { event_type, events }) => Ok(Applied {
+            raw: RawCallback { provider: provider.name().to_owned(), event_type, body, received_at },
+            events,
+        }),
+        Err(err) => Err((body, err.0)),
+    }
+}
+
 /// The `event_type` label: the provider's event type when the parser understood it (a fixed few),
 /// `other` for any type it stores raw only, so a signed body cannot mint new label values.
-fn event_label(parsed: &ParsedCallback) -> String {
+fn event_label(parsed: &Applied) -> String {
+    let event_type = &parsed.raw.event_type;
     if parsed.events.iter().any(|event| !matches!(event, Event::Other)) {
-        parsed.event_type.clone()
-    } else if parsed.events.is_empty() && parsed.event_type.is_empty() {
+        event_type.clone()
+    } else if parsed.events.is_empty() && event_type.is_empty() {
         String::new()
     } else {
         "other".to_owned()

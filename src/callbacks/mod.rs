@@ -8,4 +8,5 @@
 pub mod batcher;
 mod ingest;
 
+pub(crate) use ingest::parse;
 pub use ingest::{router, ApiDoc, Ingest, IngestMode};

@@ -42,6 +42,9 @@ pub enum AppError {
     /// An account already has another role; roles are fixed once set (409 `role_conflict`).
     #[error("{0}")]
     RoleConflict(String),
+    /// A running replay's range overlaps the one asked for (409 `replay_overlaps`).
+    #[error("{0}")]
+    ReplayOverlaps(String),
     /// `chat_policy` forbids befriending these two roles (403 `policy_denied`).
     #[error("{0}")]
     PolicyDenied(String),
@@ -72,7 +75,7 @@ pub struct ErrorBody {
     /// Stable and machine-readable: `invalid_json`, `unknown_field`, `invalid_request` (400: the
     /// request cannot be read as the route's input), `invalid_field` (422: a value is refused),
     /// `unauthorized`, `policy_denied`, `not_found`, `method_not_allowed`, `timeout`, `conflict`,
-    /// `role_conflict`, `no_agent_available`, `payload_too_large`,
+    /// `role_conflict`, `replay_overlaps`, `no_agent_available`, `payload_too_large`,
     /// `unsupported_media_type`, `provider_rejected`, `not_supported_by_provider`, `provider_unavailable`,
     /// `unavailable`, `internal`.
     #[schema(value_type = String, example = "not_found")]
@@ -109,9 +112,10 @@ impl AppError {
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) | AppError::RoleConflict(_) | AppError::NoAgentAvailable { .. } => {
-                StatusCode::CONFLICT
-            }
+            AppError::Conflict(_)
+            | AppError::RoleConflict(_)
+            | AppError::ReplayOverlaps(_)
+            | AppError::NoAgentAvailable { .. } => StatusCode::CONFLICT,
             AppError::PolicyDenied(_) => StatusCode::FORBIDDEN,
             AppError::ProviderRejected { .. } => StatusCode::BAD_GATEWAY,
             AppError::ProviderUnavailable { .. } | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -133,6 +137,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::RoleConflict(_) => "role_conflict",
+            AppError::ReplayOverlaps(_) => "replay_overlaps",
             AppError::PolicyDenied(_) => "policy_denied",
             AppError::NoAgentAvailable { .. } => "no_agent_available",
             AppError::ProviderRejected { .. } => "provider_rejected",

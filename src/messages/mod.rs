@@ -36,9 +36,12 @@ use imbridge_provider::Event;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+mod audit;
 mod embedded;
 mod model;
 mod mongo;
+
+pub use audit::{AuditPage, StoredRaw};
 
 pub use embedded::EmbeddedMessageStore;
 pub use model::{message_key, provider_message_id};
@@ -242,6 +245,22 @@ pub trait MessageStore: Send + Sync + 'static {
     /// store relies on this (see [`spawn_raw_purge`]); MongoDB's TTL index does it by itself, and
     /// this only hurries it.
     async fn purge_expired_raw(&self, now: SystemTime) -> Result<u64, StoreError>;
+
+    /// A page of the raw audit trail (see [`AuditPage`]), one indexed query. Replay reads the trail
+    /// back with it; reading changes nothing (not even a row's retention).
+    async fn raw_page(&self, page: &AuditPage) -> Result<Vec<StoredRaw>, StoreError>;
+
+    /// A page of the dead letters (see [`AuditPage`]; `event_types` does not apply).
+    async fn dead_letter_page(&self, page: &AuditPage) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// The dead letter with this id (its digest), or `None`.
+    async fn dead_letter_by_id(&self, id: &str) -> Result<Option<DeadLetter>, StoreError>;
+
+    /// Remove a dead letter (once its body has been applied); `false` when there was none.
+    async fn remove_dead_letter(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Record why a dead letter still fails (the parser may now say something else).
+    async fn set_dead_letter_reason(&self, id: &str, reason: &str) -> Result<(), StoreError>;
 }
 
 /// Purge expired raw bodies every `every` until `cancel` fires. Failures are logged and retried at

@@ -24,6 +24,7 @@ mod notifications;
 mod openapi;
 mod presence;
 mod providers;
+mod replay;
 mod routing;
 mod sandbox;
 mod shutdown;

@@ -14,6 +14,7 @@ mod events;
 mod migration;
 mod presence_property;
 mod property;
+mod replay;
 mod suite;
 
 /// How long the stores under test keep raw bodies.

@@ -21,12 +21,13 @@ use sqlx::Row;
 
 use super::model::{body_digest, lower, millis};
 use super::{
-    Applied, ApplyOutcome, ConversationPage, ConversationSummary, DeadLetter, MessageStore, PairQuery, PresenceRecord,
-    RawCallback, StoreError,
+    Applied, ApplyOutcome, AuditPage, ConversationPage, ConversationSummary, DeadLetter, MessageStore, PairQuery,
+    PresenceRecord, RawCallback, StoreError, StoredRaw,
 };
 
 mod apply;
 mod conversations;
+mod replay;
 
 const SCHEMA: &str = include_str!("schema.sql");
 
@@ -354,5 +355,25 @@ impl MessageStore for EmbeddedMessageStore {
             .await
             .map_err(sql_error)?;
         Ok(done.rows_affected())
+    }
+
+    async fn raw_page(&self, page: &AuditPage) -> Result<Vec<StoredRaw>, StoreError> {
+        self.raw_rows(page).await
+    }
+
+    async fn dead_letter_page(&self, page: &AuditPage) -> Result<Vec<DeadLetter>, StoreError> {
+        self.dead_letter_rows(page).await
+    }
+
+    async fn dead_letter_by_id(&self, id: &str) -> Result<Option<DeadLetter>, StoreError> {
+        self.dead_letter_row(id).await
+    }
+
+    async fn remove_dead_letter(&self, id: &str) -> Result<bool, StoreError> {
+        self.delete_dead_letter(id).await
+    }
+
+    async fn set_dead_letter_reason(&self, id: &str, reason: &str) -> Result<(), StoreError> {
+        self.dead_letter_reason(id, reason).await
     }
 }

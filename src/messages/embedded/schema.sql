@@ -74,6 +74,8 @@ CREATE TABLE IF NOT EXISTS raw_callbacks (
     expires_at_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS raw_callbacks_expiry ON raw_callbacks (expires_at_ms);
+-- Replay reads the trail back by time, in (received_at_ms, digest) order (a resumable cursor).
+CREATE INDEX IF NOT EXISTS raw_callbacks_received ON raw_callbacks (received_at_ms, digest);
 
 CREATE TABLE IF NOT EXISTS dead_letters (
     digest TEXT NOT NULL PRIMARY KEY,
@@ -84,6 +86,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     received_at_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_received ON dead_letters (received_at_ms);
+-- Replay pages through dead letters by the same (received_at_ms, digest) cursor.
+CREATE INDEX IF NOT EXISTS dead_letters_received_digest ON dead_letters (received_at_ms, digest);
 
 -- Conversation summaries for messages stored before they existed: built once, when the table is
 -- still empty (a no-op afterwards, and on a new file). A message NetEase withheld from its receiver

@@ -39,8 +39,8 @@ use serde_json::Value;
 
 use super::model::{body_digest, lower, millis, F_KEY, F_PRESENCE_CLIENT, F_SENT_AT};
 use super::{
-    Applied, ApplyOutcome, ConversationPage, ConversationSummary, DeadLetter, MessageStore, PairQuery, PresenceRecord,
-    RawCallback, StoreError,
+    Applied, ApplyOutcome, AuditPage, ConversationPage, ConversationSummary, DeadLetter, MessageStore, PairQuery,
+    PresenceRecord, RawCallback, StoreError, StoredRaw,
 };
 
 mod apply;
@@ -48,6 +48,7 @@ mod bulk;
 mod convert;
 mod errors;
 mod migrate;
+mod replay;
 
 use convert::{bson_to_json, document_to_object, integer};
 use errors::mongo_error;
@@ -299,6 +300,7 @@ impl MongoMessageStore {
         collection(CONVERSATIONS).create_index(conversations).await.map_err(mongo_error)?;
         collection(RAW).create_index(raw_ttl).await.map_err(mongo_error)?;
         collection(DEAD_LETTERS).create_index(dead_letters).await.map_err(mongo_error)?;
+        replay::create_indexes(self).await?;
         // `read_watermarks` and `recalls` are keyed by `_id`; create them now so that they exist
         // (and show up in the platform's tools) before the first receipt or recall.
         for name in [WATERMARKS, RECALLS] {
@@ -571,19 +573,10 @@ impl MessageStore for MongoMessageStore {
     }
 
     async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
+        // With `_id`: it is the dead letter's id (`find_all` leaves it out).
         let sort = doc! { "receivedAt": -1, "_id": 1 };
-        let docs = self.find_all(DEAD_LETTERS, doc! {}, sort, Some(limit as usize)).await?;
-        Ok(docs
-            .into_iter()
-            .map(|doc| DeadLetter {
-                id: doc.get_str("_id").unwrap_or_default().to_owned(),
-                provider: doc.get_str("provider").unwrap_or_default().to_owned(),
-                event_type: doc.get_str("eventType").unwrap_or_default().to_owned(),
-                body: body_bytes(doc.get("body")),
-                reason: doc.get_str("reason").unwrap_or_default().to_owned(),
-                received_at_ms: date_millis(doc.get("receivedAt")),
-            })
-            .collect())
+        let docs = self.find_keyed(DEAD_LETTERS, doc! {}, sort, limit as usize).await?;
+        Ok(docs.iter().map(replay::dead_letter).collect())
     }
 
     async fn purge_expired_raw(&self, now: SystemTime) -> Result<u64, StoreError> {
@@ -593,5 +586,25 @@ impl MessageStore for MongoMessageStore {
             .await
             .map_err(mongo_error)?;
         Ok(done.deleted_count)
+    }
+
+    async fn raw_page(&self, page: &AuditPage) -> Result<Vec<StoredRaw>, StoreError> {
+        self.raw_documents(page).await
+    }
+
+    async fn dead_letter_page(&self, page: &AuditPage) -> Result<Vec<DeadLetter>, StoreError> {
+        self.dead_letter_documents(page).await
+    }
+
+    async fn dead_letter_by_id(&self, id: &str) -> Result<Option<DeadLetter>, StoreError> {
+        self.dead_letter_document(id).await
+    }
+
+    async fn remove_dead_letter(&self, id: &str) -> Result<bool, StoreError> {
+        self.delete_dead_letter(id).await
+    }
+
+    async fn set_dead_letter_reason(&self, id: &str, reason: &str) -> Result<(), StoreError> {
+        self.dead_letter_reason(id, reason).await
     }
 }
