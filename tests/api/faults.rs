@@ -288,7 +288,7 @@ async fn starts_without_mongodb_and_sets_it_up_when_it_is_back() {
     };
     assert_eq!(indexes("messages").await, ["_id_", "key_1", "pair", "to_key", "unread"]);
     assert_eq!(indexes("presence_clients").await, ["_id_", "accid_1_client_1"]);
-    assert_eq!(indexes("raw_callbacks").await, ["_id_", "expireAt_1"]);
+    assert_eq!(indexes("raw_callbacks").await, ["_id_", "expireAt_1", "received"]);
     let (status, body_ready) = readyz(&app).await;
     assert_eq!(status, StatusCode::OK, "{body_ready}");
 

@@ -170,7 +170,7 @@ async fn mongodb_creates_its_indexes_at_start_up() {
     assert_eq!(names("messages").await, ["_id_", "key_1", "pair", "to_key", "unread"]);
     assert_eq!(names("presence_clients").await, ["_id_", "accid_1_client_1"]);
     assert_eq!(names("conversations").await, ["_id_", "recent"]);
-    assert_eq!(names("raw_callbacks").await, ["_id_", "expireAt_1"]);
+    assert_eq!(names("raw_callbacks").await, ["_id_", "expireAt_1", "received"]);
     // Connecting again (a restart) finds everything in place.
     let uri = std::env::var("IMBRIDGE_TEST_MONGODB_URI").unwrap();
     MongoMessageStore::connect(&uri, database.name(), RETENTION).await.expect("idempotent start-up");
