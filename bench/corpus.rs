@@ -122,6 +122,7 @@ impl Parser {
                 provider: self.provider.name().to_owned(),
                 event_type: parsed.event_type,
                 body: Bytes::copy_from_slice(body),
+                path_and_query: "/callbacks/netease".to_owned(),
                 received_at: SystemTime::now(),
             },
             events: parsed.events,

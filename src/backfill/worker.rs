@@ -169,6 +169,7 @@ impl Worker {
                     provider: self.provider.name().to_owned(),
                     event_type: RAW_EVENT_TYPE.to_owned(),
                     body,
+                    path_and_query: String::new(),
                     received_at,
                 };
                 Applied { raw, events: vec![Event::Message(message)] }

@@ -117,7 +117,7 @@ impl Ingest {
         let received_at = SystemTime::now();
         let applied = match parse(self.provider.as_ref(), &request.path_and_query, request.body, received_at) {
             Ok(applied) => applied,
-            Err((body, reason)) => return self.dead_letter(body, received_at, &reason).await,
+            Err((body, reason)) => return self.dead_letter(body, request.path_and_query, received_at, &reason).await,
         };
         let label = event_label(&applied);
         let result = match &self.batcher {
@@ -147,10 +147,17 @@ impl Ingest {
         }
     }
 
-    async fn dead_letter(&self, body: Bytes, received_at: SystemTime, reason: &str) -> Response {
+    async fn dead_letter(
+        &self,
+        body: Bytes,
+        path_and_query: String,
+        received_at: SystemTime,
+        reason: &str,
+    ) -> Response {
         let provider = self.provider.name();
         tracing::warn!(provider, reason, bytes = body.len(), "signed callback could not be parsed; dead-lettered");
-        let raw = RawCallback { provider: provider.to_owned(), event_type: String::new(), body, received_at };
+        let raw =
+            RawCallback { provider: provider.to_owned(), event_type: String::new(), body, path_and_query, received_at };
         match self.store.dead_letter(&raw, reason).await {
             Ok(()) => {
                 metrics::counter!("imbridge_callbacks_total", "event_type" => "", "outcome" => "dead_lettered")
@@ -181,7 +188,13 @@ pub(crate) fn parse(
 ) -> Result<Applied, (Bytes, String)> {
     match provider.parse_callback(path_and_query, &body) {
         Ok(ParsedCallback { event_type, events }) => Ok(Applied {
-            raw: RawCallback { provider: provider.name().to_owned(), event_type, body, received_at },
+            raw: RawCallback {
+                provider: provider.name().to_owned(),
+                event_type,
+                body,
+                path_and_query: path_and_query.to_owned(),
+                received_at,
+            },
             events,
         }),
         Err(err) => Err((body, err.0)),

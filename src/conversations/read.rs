@@ -99,6 +99,7 @@ pub(super) async fn mark_read(
             provider: "imbridge".into(),
             event_type: "mark_read".into(),
             body: Bytes::from(body.to_string()),
+            path_and_query: String::new(),
             received_at: SystemTime::now(),
         };
         let report = ReadReport { reader: reader.to_string(), peer: peer.to_string(), read_up_to_ms };

@@ -12,6 +12,8 @@ pub struct StoredRaw {
     /// The event type the parser gave when it was received (Tencent: the `CallbackCommand`).
     pub event_type: String,
     pub body: Bytes,
+    /// As `RawCallback::path_and_query`.
+    pub path_and_query: String,
     /// Milliseconds since the epoch.
     pub received_at_ms: i64,
 }

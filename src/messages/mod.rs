@@ -57,6 +57,10 @@ pub struct RawCallback {
     pub event_type: String,
     /// The body bytes exactly as received.
     pub body: Bytes,
+    /// The request's path and query as received: Tencent puts facts there that its body lacks
+    /// (`OptPlatform`, `CallbackCommand`), so a replay needs it to parse the body again. Empty for
+    /// what did not arrive as a callback (backfill, mark-read) and for rows kept before this field.
+    pub path_and_query: String,
     pub received_at: SystemTime,
 }
 
@@ -107,6 +111,8 @@ pub struct DeadLetter {
     pub event_type: String,
     pub body: Bytes,
     pub reason: String,
+    /// As [`RawCallback::path_and_query`].
+    pub path_and_query: String,
     /// Milliseconds since the epoch (what both backends keep).
     pub received_at_ms: i64,
 }

@@ -80,6 +80,7 @@ pub(crate) struct RawRow {
     pub body: Bytes,
     pub received_at_ms: i64,
     pub expires_at_ms: i64,
+    pub path_and_query: String,
 }
 
 impl RawRow {
@@ -93,6 +94,7 @@ impl RawRow {
             body: raw.body.clone(),
             received_at_ms,
             expires_at_ms: received_at_ms.saturating_add(retention_ms),
+            path_and_query: raw.path_and_query.clone(),
         }
     }
 }

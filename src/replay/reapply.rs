@@ -65,11 +65,15 @@ pub enum DeadLetterReplay {
     StillFailing { reason: String },
 }
 
-/// The path and query a stored body is parsed with. The audit trail keeps the body, not the
-/// request's query string; the one query value it can give back is the event type: Tencent reads
-/// its `CallbackCommand` there when the body lacks it (NetEase reads the body only). Tencent's
-/// `OptPlatform` is not kept, so a replayed Tencent login/logout lands on client type `unknown`.
-fn path_and_query(event_type: &str) -> String {
+/// The path and query a stored body is parsed with: the one it arrived with, kept with it. Rows
+/// kept before the store kept it have none; for them the one query value the row can give back is
+/// the event type (Tencent reads its `CallbackCommand` there when the body lacks it; NetEase reads
+/// the body only), and a Tencent login/logout of those lands on client type `unknown`, since its
+/// `OptPlatform` is lost.
+fn path_and_query(stored: &str, event_type: &str) -> String {
+    if !stored.is_empty() {
+        return stored.to_owned();
+    }
     if event_type.is_empty() {
         return String::new();
     }
@@ -88,8 +92,9 @@ fn at(ms: i64) -> SystemTime {
 }
 
 impl Replayer {
-    fn parse(&self, event_type: &str, body: Bytes, received_at_ms: i64) -> Result<Applied, String> {
-        parse(self.provider.as_ref(), &path_and_query(event_type), body, at(received_at_ms)).map_err(|(_, why)| why)
+    fn parse(&self, stored: &str, event_type: &str, body: Bytes, received_at_ms: i64) -> Result<Applied, String> {
+        let path_and_query = path_and_query(stored, event_type);
+        parse(self.provider.as_ref(), &path_and_query, body, at(received_at_ms)).map_err(|(_, why)| why)
     }
 
     fn ours(&self, provider: &str) -> bool {
@@ -105,7 +110,7 @@ impl Replayer {
                 counts.skipped += 1;
                 continue;
             }
-            match self.parse(&row.event_type, row.body.clone(), row.received_at_ms) {
+            match self.parse(&row.path_and_query, &row.event_type, row.body.clone(), row.received_at_ms) {
                 Ok(applied) => batch.push(applied),
                 Err(reason) => {
                     tracing::warn!(digest = %row.digest, reason, "replay: a stored callback no longer parses");
@@ -178,7 +183,7 @@ impl Replayer {
             let (from, ours) = (&letter.provider, self.provider.name());
             return Ok(Err(format!("received from {from}; this deployment parses {ours} callbacks")));
         }
-        let parsed = self.parse(&letter.event_type, letter.body.clone(), letter.received_at_ms);
+        let parsed = self.parse(&letter.path_and_query, &letter.event_type, letter.body.clone(), letter.received_at_ms);
         if let Err(reason) = &parsed {
             if *reason != letter.reason {
                 self.messages.set_dead_letter_reason(&letter.id, reason).await?;
@@ -194,9 +199,11 @@ mod tests {
 
     #[test]
     fn the_event_type_goes_back_into_the_query_and_times_round_trip() {
-        assert_eq!(path_and_query(""), "");
-        assert_eq!(path_and_query("State.StateChange"), "?CallbackCommand=State.StateChange");
-        assert_eq!(path_and_query("a b&c"), "?CallbackCommand=a+b%26c");
+        assert_eq!(path_and_query("", ""), "");
+        assert_eq!(path_and_query("", "State.StateChange"), "?CallbackCommand=State.StateChange");
+        assert_eq!(path_and_query("", "a b&c"), "?CallbackCommand=a+b%26c");
+        let kept = "/callbacks/tencent?CallbackCommand=State.StateChange&OptPlatform=iOS";
+        assert_eq!(path_and_query(kept, "State.StateChange"), kept, "what arrived, when it was kept");
         assert_eq!(at(1_700_000_000_123).duration_since(UNIX_EPOCH).unwrap().as_millis(), 1_700_000_000_123);
     }
 }

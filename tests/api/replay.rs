@@ -85,11 +85,20 @@ fn message_body(provider: ProviderKind, from: &str, to: &str, key: u64, at_ms: i
     }
 }
 
+/// The callback as ingestion keeps it, with the request's path and query: Tencent's names the
+/// platform of a login (`OptPlatform`), which its body does not.
 fn raw(provider: ProviderKind, (event_type, body): (String, Value), received_at_ms: i64) -> RawCallback {
+    let path_and_query = match provider {
+        ProviderKind::Netease => "/callbacks/netease".to_owned(),
+        ProviderKind::Tencent => format!(
+            "/callbacks/tencent?SdkAppid=1400000001&CallbackCommand={event_type}&contenttype=json&OptPlatform=iOS"
+        ),
+    };
     RawCallback {
         provider: provider_name(provider).into(),
         event_type,
         body: Bytes::from(body.to_string()),
+        path_and_query,
         received_at: at(received_at_ms),
     }
 }
@@ -189,6 +198,9 @@ async fn presence_is_right_after_replaying_logins_stored_before_the_fix(provider
         (&json!(true), &json!(t + 2000)),
         "{after}"
     );
+    // The client type comes back too (Tencent's is in the stored query string, not the body).
+    let client = if provider == ProviderKind::Netease { "aos" } else { "ios" };
+    assert_eq!(after["rp_stayed"]["clients"][0]["client_type"], client, "{after}");
 
     // Only the event types asked for: the logins (and logouts) of another range are left alone.
     let (login_type, _) = presence_body(provider, "x", true, 0);

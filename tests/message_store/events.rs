@@ -138,7 +138,13 @@ fn body_of(events: &[Event]) -> (String, Value) {
 }
 
 pub fn raw(event_type: &str, body: impl Into<Bytes>, received_at: SystemTime) -> RawCallback {
-    RawCallback { provider: "netease".into(), event_type: event_type.into(), body: body.into(), received_at }
+    RawCallback {
+        provider: "netease".into(),
+        event_type: event_type.into(),
+        body: body.into(),
+        path_and_query: String::new(),
+        received_at,
+    }
 }
 
 /// One callback carrying `events` (several only for a read receipt with several objects).

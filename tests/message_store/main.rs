@@ -296,6 +296,10 @@ async fn embedded_store_migrates_old_netease_data_when_it_opens() {
             .await
             .unwrap();
     }
+    // The previous version's tables had no path_and_query columns.
+    for table in ["raw_callbacks", "dead_letters"] {
+        sqlx::query(&format!("ALTER TABLE {table} DROP COLUMN path_and_query")).execute(&pool).await.unwrap();
+    }
     sqlx::query("PRAGMA user_version = 0").execute(&pool).await.unwrap();
     pool.close().await;
 

@@ -75,6 +75,7 @@ pub async fn old_data_is_served_as_new(store: &dyn MessageStore, old: &OldData) 
             provider: "tencent".into(),
             event_type: "C2C.CallbackAfterSendMsg".into(),
             body: format!("{{\"MsgKey\":\"{id}\"}}").into(),
+            path_and_query: String::new(),
             received_at: SystemTime::now(),
         };
         Applied { raw, events: vec![Event::Message(event)] }

@@ -84,9 +84,9 @@ async fn insert_raws(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Resu
     let mut duplicate = Vec::with_capacity(plan.raws.len());
     for chunk in plan.raws.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO raw_callbacks (digest, provider, event_type, body, received_at_ms, expires_at_ms)
+            "INSERT INTO raw_callbacks (digest, provider, event_type, body, received_at_ms, expires_at_ms, path_and_query)
              VALUES {} ON CONFLICT (digest) DO NOTHING RETURNING digest",
-            values("(?, ?, ?, ?, ?, ?)", chunk.len())
+            values("(?, ?, ?, ?, ?, ?, ?)", chunk.len())
         );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
         for raw in padded(chunk) {
@@ -96,7 +96,8 @@ async fn insert_raws(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Resu
                 .bind(&raw.event_type)
                 .bind(raw.body.as_ref())
                 .bind(raw.received_at_ms)
-                .bind(raw.expires_at_ms);
+                .bind(raw.expires_at_ms)
+                .bind(&raw.path_and_query);
         }
         let inserted = query.fetch_all(&mut **tx).await.map_err(sql_error)?;
         duplicate.extend(duplicates(chunk.iter().map(|r| r.digest.as_str()), inserted.into_iter().collect()));

@@ -14,7 +14,6 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Row;
@@ -33,7 +32,7 @@ const SCHEMA: &str = include_str!("schema.sql");
 
 /// Data migrations, by the `PRAGMA user_version` they bring a file to. Each runs once, in one
 /// transaction with the version bump, so a crash half-way leaves the file as it was.
-const MIGRATIONS: [&str; 1] = [include_str!("migrate_keys.sql")];
+const MIGRATIONS: [&str; 2] = [include_str!("migrate_keys.sql"), include_str!("migrate_query.sql")];
 
 /// Create what is missing (every schema statement is idempotent) and migrate the data to the
 /// current version.
@@ -180,8 +179,8 @@ impl MessageStore for EmbeddedMessageStore {
 
     async fn dead_letter(&self, raw: &RawCallback, reason: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO dead_letters (digest, provider, event_type, body, reason, received_at_ms)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+            "INSERT INTO dead_letters (digest, provider, event_type, body, reason, received_at_ms, path_and_query)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
         )
         .bind(body_digest(&raw.provider, &raw.body))
         .bind(&raw.provider)
@@ -189,6 +188,7 @@ impl MessageStore for EmbeddedMessageStore {
         .bind(raw.body.as_ref())
         .bind(reason)
         .bind(millis(raw.received_at))
+        .bind(&raw.path_and_query)
         .execute(&self.writer)
         .await
         .map_err(sql_error)?;
@@ -325,27 +325,12 @@ impl MessageStore for EmbeddedMessageStore {
     }
 
     async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT provider, event_type, body, reason, received_at_ms, digest FROM dead_letters
-             ORDER BY received_at_ms DESC, digest LIMIT ?",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(sql_error)?;
-        rows.iter()
-            .map(|row| {
-                Ok(DeadLetter {
-                    id: row.try_get(5)?,
-                    provider: row.try_get(0)?,
-                    event_type: row.try_get(1)?,
-                    body: Bytes::from(row.try_get::<Vec<u8>, _>(2)?),
-                    reason: row.try_get(3)?,
-                    received_at_ms: row.try_get(4)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(sql_error)
+        let sql = format!(
+            "SELECT {} FROM dead_letters ORDER BY received_at_ms DESC, digest LIMIT ?",
+            replay::DEAD_LETTER_COLUMNS
+        );
+        let rows = sqlx::query(&sql).bind(i64::from(limit)).fetch_all(&self.reader).await.map_err(sql_error)?;
+        rows.iter().map(replay::dead_letter).collect::<Result<_, sqlx::Error>>().map_err(sql_error)
     }
 
     async fn purge_expired_raw(&self, now: SystemTime) -> Result<u64, StoreError> {

@@ -16,7 +16,7 @@ impl EmbeddedMessageStore {
         // prepared once.
         let event_types = page.event_types.as_ref().map(serde_json::to_string).transpose().map_err(internal)?;
         let rows = sqlx::query(
-            "SELECT digest, provider, event_type, body, received_at_ms FROM raw_callbacks
+            "SELECT digest, provider, event_type, body, received_at_ms, path_and_query FROM raw_callbacks
              WHERE received_at_ms <= ? AND (received_at_ms, digest) > (?, ?)
                AND (? IS NULL OR event_type IN (SELECT value FROM json_each(?)))
              ORDER BY received_at_ms, digest LIMIT ?",
@@ -38,6 +38,7 @@ impl EmbeddedMessageStore {
                     event_type: row.try_get(2)?,
                     body: Bytes::from(row.try_get::<Vec<u8>, _>(3)?),
                     received_at_ms: row.try_get(4)?,
+                    path_and_query: row.try_get(5)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -46,29 +47,25 @@ impl EmbeddedMessageStore {
 
     pub(super) async fn dead_letter_rows(&self, page: &AuditPage) -> Result<Vec<DeadLetter>, StoreError> {
         let (at, digest) = page.lower_bound();
-        let rows = sqlx::query(
-            "SELECT digest, provider, event_type, body, reason, received_at_ms FROM dead_letters
+        let sql = format!(
+            "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters
              WHERE received_at_ms <= ? AND (received_at_ms, digest) > (?, ?)
-             ORDER BY received_at_ms, digest LIMIT ?",
-        )
-        .bind(page.to_ms)
-        .bind(at)
-        .bind(digest)
-        .bind(limit(page))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(sql_error)?;
+             ORDER BY received_at_ms, digest LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(page.to_ms)
+            .bind(at)
+            .bind(digest)
+            .bind(limit(page))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(sql_error)?;
         rows.iter().map(dead_letter).collect::<Result<_, sqlx::Error>>().map_err(sql_error)
     }
 
     pub(super) async fn dead_letter_row(&self, id: &str) -> Result<Option<DeadLetter>, StoreError> {
-        let row = sqlx::query(
-            "SELECT digest, provider, event_type, body, reason, received_at_ms FROM dead_letters WHERE digest = ?",
-        )
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(sql_error)?;
+        let sql = format!("SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE digest = ?");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.reader).await.map_err(sql_error)?;
         row.as_ref().map(dead_letter).transpose().map_err(sql_error)
     }
 
@@ -97,7 +94,11 @@ fn limit(page: &AuditPage) -> i64 {
     i64::try_from(page.limit).unwrap_or(i64::MAX)
 }
 
-fn dead_letter(row: &SqliteRow) -> Result<DeadLetter, sqlx::Error> {
+/// What [`dead_letter`] reads, in its order.
+pub(super) const DEAD_LETTER_COLUMNS: &str =
+    "digest, provider, event_type, body, reason, received_at_ms, path_and_query";
+
+pub(super) fn dead_letter(row: &SqliteRow) -> Result<DeadLetter, sqlx::Error> {
     Ok(DeadLetter {
         id: row.try_get(0)?,
         provider: row.try_get(1)?,
@@ -105,5 +106,6 @@ fn dead_letter(row: &SqliteRow) -> Result<DeadLetter, sqlx::Error> {
         body: Bytes::from(row.try_get::<Vec<u8>, _>(3)?),
         reason: row.try_get(4)?,
         received_at_ms: row.try_get(5)?,
+        path_and_query: row.try_get(6)?,
     })
 }

@@ -29,7 +29,9 @@ use mongodb::bson::{doc, DateTime, Document};
 
 use super::convert::{integer, object_to_document};
 use super::errors::{WriteRefused, DUPLICATE_KEY};
-use super::{body_bson, watermark_id, MongoMessageStore, CONVERSATIONS, MESSAGES, PRESENCE, RAW, RECALLS, WATERMARKS};
+use super::{
+    audit_document, watermark_id, MongoMessageStore, CONVERSATIONS, MESSAGES, PRESENCE, RAW, RECALLS, WATERMARKS,
+};
 use crate::messages::model::{BatchPlan, MessageRow, RawRow, F_KEY, F_PRESENCE_CLIENT, F_SENT_AT};
 use crate::messages::{Applied, ApplyOutcome, StoreError};
 
@@ -71,14 +73,9 @@ pub(super) async fn apply(store: &MongoMessageStore, batch: &[Applied]) -> Resul
 }
 
 fn raw_document(raw: &RawRow) -> Document {
-    doc! {
-        "_id": &raw.digest,
-        "provider": &raw.provider,
-        "eventType": &raw.event_type,
-        "body": body_bson(&raw.body),
-        "receivedAt": DateTime::from_millis(raw.received_at_ms),
-        "expireAt": DateTime::from_millis(raw.expires_at_ms),
-    }
+    let mut document = audit_document(raw);
+    document.insert("expireAt", DateTime::from_millis(raw.expires_at_ms));
+    document
 }
 
 /// The conversation summaries of this batch's one-to-one messages: replaced only by a newer (sent-at,

@@ -37,7 +37,7 @@ use mongodb::options::{ClientOptions, DatabaseOptions, Hint, IndexOptions, Write
 use mongodb::{Client, Database, IndexModel};
 use serde_json::Value;
 
-use super::model::{body_digest, lower, millis, F_KEY, F_PRESENCE_CLIENT, F_SENT_AT};
+use super::model::{lower, millis, RawRow, F_KEY, F_PRESENCE_CLIENT, F_SENT_AT};
 use super::{
     Applied, ApplyOutcome, AuditPage, ConversationPage, ConversationSummary, DeadLetter, MessageStore, PairQuery,
     PresenceRecord, RawCallback, StoreError, StoredRaw,
@@ -334,6 +334,18 @@ fn body_bson(body: &Bytes) -> Bson {
     }
 }
 
+/// What the raw audit trail and the dead-letter store keep of a body, the same way in both.
+pub(super) fn audit_document(raw: &RawRow) -> Document {
+    doc! {
+        "_id": &raw.digest,
+        "provider": &raw.provider,
+        "eventType": &raw.event_type,
+        "body": body_bson(&raw.body),
+        "pathAndQuery": &raw.path_and_query,
+        "receivedAt": DateTime::from_millis(raw.received_at_ms),
+    }
+}
+
 fn body_bytes(value: Option<&Bson>) -> Bytes {
     match value {
         Some(Bson::String(text)) => Bytes::from(text.clone().into_bytes()),
@@ -362,14 +374,8 @@ impl MessageStore for MongoMessageStore {
 
     async fn dead_letter(&self, raw: &RawCallback, reason: &str) -> Result<(), StoreError> {
         self.ensure_indexes().await?;
-        let letter = doc! {
-            "_id": body_digest(&raw.provider, &raw.body),
-            "provider": &raw.provider,
-            "eventType": &raw.event_type,
-            "body": body_bson(&raw.body),
-            "reason": reason,
-            "receivedAt": DateTime::from_millis(millis(raw.received_at)),
-        };
+        let mut letter = audit_document(&RawRow::new(raw, Duration::ZERO));
+        letter.insert("reason", reason);
         self.insert_unordered(DEAD_LETTERS, vec![letter]).await.map(|_| ())
     }
 

@@ -47,6 +47,7 @@ pub(super) fn dead_letter(doc: &Document) -> DeadLetter {
         body: body_bytes(doc.get("body")),
         reason: doc.get_str("reason").unwrap_or_default().to_owned(),
         received_at_ms: date_millis(doc.get("receivedAt")),
+        path_and_query: doc.get_str("pathAndQuery").unwrap_or_default().to_owned(),
     }
 }
 
@@ -80,6 +81,7 @@ impl MongoMessageStore {
                 event_type: doc.get_str("eventType").unwrap_or_default().to_owned(),
                 body: body_bytes(doc.get("body")),
                 received_at_ms: date_millis(doc.get("receivedAt")),
+                path_and_query: doc.get_str("pathAndQuery").unwrap_or_default().to_owned(),
             })
             .collect())
     }
