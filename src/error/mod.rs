@@ -45,6 +45,9 @@ pub enum AppError {
     /// `chat_policy` forbids befriending these two roles (403 `policy_denied`).
     #[error("{0}")]
     PolicyDenied(String),
+    /// An operator console form without its session's CSRF token, or posted from another origin (403).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// No agent of the shop can take the chat and its fallback is `none` (409, with `Retry-After`).
     #[error("{message}")]
     NoAgentAvailable { message: String, retry_after: Duration },
@@ -71,7 +74,7 @@ pub enum AppError {
 pub struct ErrorBody {
     /// Stable and machine-readable: `invalid_json`, `unknown_field`, `invalid_request` (400: the
     /// request cannot be read as the route's input), `invalid_field` (422: a value is refused),
-    /// `unauthorized`, `policy_denied`, `not_found`, `method_not_allowed`, `timeout`, `conflict`,
+    /// `unauthorized`, `policy_denied`, `forbidden`, `not_found`, `method_not_allowed`, `timeout`, `conflict`,
     /// `role_conflict`, `no_agent_available`, `payload_too_large`,
     /// `unsupported_media_type`, `provider_rejected`, `not_supported_by_provider`, `provider_unavailable`,
     /// `unavailable`, `internal`.
@@ -112,7 +115,7 @@ impl AppError {
             AppError::Conflict(_) | AppError::RoleConflict(_) | AppError::NoAgentAvailable { .. } => {
                 StatusCode::CONFLICT
             }
-            AppError::PolicyDenied(_) => StatusCode::FORBIDDEN,
+            AppError::PolicyDenied(_) | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::ProviderRejected { .. } => StatusCode::BAD_GATEWAY,
             AppError::ProviderUnavailable { .. } | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::ProviderUnsupported(_) => StatusCode::NOT_IMPLEMENTED,
@@ -134,6 +137,7 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::RoleConflict(_) => "role_conflict",
             AppError::PolicyDenied(_) => "policy_denied",
+            AppError::Forbidden(_) => "forbidden",
             AppError::NoAgentAvailable { .. } => "no_agent_available",
             AppError::ProviderRejected { .. } => "provider_rejected",
             AppError::ProviderUnavailable { .. } => "provider_unavailable",
