@@ -34,10 +34,12 @@ use tokio_util::sync::CancellationToken;
 mod embedded;
 mod model;
 mod mongo;
+mod recent;
 
 pub use embedded::EmbeddedMessageStore;
 pub(crate) use model::{F_FROM, F_KEY, F_RECALLED, F_SENT_AT, F_STATE, F_TO};
 pub use mongo::{MongoMessageStore, MongoStoreOptions};
+pub use recent::{RawFilter, StoredRaw};
 
 /// A callback body as received, for the audit trail (and the dead-letter store).
 #[derive(Debug, Clone)]
@@ -236,6 +238,9 @@ pub trait MessageStore: Send + Sync + 'static {
     /// store relies on this (see [`spawn_raw_purge`]); MongoDB's TTL index does it by itself, and
     /// this only hurries it.
     async fn purge_expired_raw(&self, now: SystemTime) -> Result<u64, StoreError>;
+
+    /// The newest `limit` raw callbacks matching `filter`, newest first (the operator console).
+    async fn recent_raw(&self, limit: u32, filter: &RawFilter) -> Result<Vec<StoredRaw>, StoreError>;
 }
 
 /// Purge expired raw bodies every `every` until `cancel` fires. Failures are logged and retried at

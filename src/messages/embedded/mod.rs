@@ -26,6 +26,7 @@ use super::{
 };
 
 mod apply;
+mod console;
 mod conversations;
 
 const SCHEMA: &str = include_str!("schema.sql");
@@ -333,5 +334,9 @@ impl MessageStore for EmbeddedMessageStore {
             .await
             .map_err(sql_error)?;
         Ok(done.rows_affected())
+    }
+
+    async fn recent_raw(&self, limit: u32, filter: &super::RawFilter) -> Result<Vec<super::StoredRaw>, StoreError> {
+        console::recent_raw(self, limit, filter).await
     }
 }

@@ -98,3 +98,6 @@ SELECT owner, peer, sent_at_ms, msg_key FROM (
 WHERE NOT EXISTS (SELECT 1 FROM conversations)
 ON CONFLICT (owner, peer) DO UPDATE SET last_at_ms = excluded.last_at_ms, last_key = excluded.last_key
     WHERE (excluded.last_at_ms, excluded.last_key) > (conversations.last_at_ms, conversations.last_key);
+
+-- The operator console's newest raw callbacks (newest first, bounded by a start time).
+CREATE INDEX IF NOT EXISTS raw_callbacks_received ON raw_callbacks (received_at_ms);

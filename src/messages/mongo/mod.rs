@@ -42,6 +42,7 @@ use super::{
 
 mod apply;
 mod bulk;
+mod console;
 mod convert;
 mod errors;
 
@@ -280,11 +281,13 @@ impl MongoMessageStore {
             .options(IndexOptions::builder().expire_after(Duration::ZERO).build())
             .build();
         let dead_letters = IndexModel::builder().keys(doc! { "receivedAt": -1 }).build();
+        // The operator console's newest raw callbacks.
+        let raw_received = IndexModel::builder().keys(doc! { "receivedAt": -1 }).build();
         let collection = |name| self.db.collection::<Document>(name);
         collection(MESSAGES).create_indexes(messages).await.map_err(mongo_error)?;
         collection(PRESENCE).create_index(presence).await.map_err(mongo_error)?;
         collection(CONVERSATIONS).create_index(conversations).await.map_err(mongo_error)?;
-        collection(RAW).create_index(raw_ttl).await.map_err(mongo_error)?;
+        collection(RAW).create_indexes([raw_ttl, raw_received]).await.map_err(mongo_error)?;
         collection(DEAD_LETTERS).create_index(dead_letters).await.map_err(mongo_error)?;
         // `read_watermarks` and `recalls` are keyed by `_id`; create them now so that they exist
         // (and show up in the platform's tools) before the first receipt or recall.
@@ -584,5 +587,9 @@ impl MessageStore for MongoMessageStore {
             .await
             .map_err(mongo_error)?;
         Ok(done.deleted_count)
+    }
+
+    async fn recent_raw(&self, limit: u32, filter: &super::RawFilter) -> Result<Vec<super::StoredRaw>, StoreError> {
+        console::recent_raw(self, limit, filter).await
     }
 }

@@ -1,0 +1,24 @@
+//! The newest raw callbacks, for the operator console's Callbacks page.
+
+use bytes::Bytes;
+
+/// Which raw callbacks to list: received at or after `since_ms`, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawFilter {
+    pub since_ms: i64,
+    /// Only this provider event type (`"1"`, `"C2C.CallbackAfterSendMsg"`).
+    pub event_type: Option<String>,
+    /// Only bodies that mention this text (an accid), compared case-insensitively.
+    pub mentions: Option<String>,
+}
+
+/// One raw callback as stored in the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRaw {
+    /// The body's digest (provider and bytes), as for dead letters.
+    pub id: String,
+    pub provider: String,
+    pub event_type: String,
+    pub body: Bytes,
+    pub received_at_ms: i64,
+}
