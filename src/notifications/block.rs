@@ -22,3 +22,18 @@ impl RateLimitBlock {
         (until > now_ms).then_some(until)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_only_extends_and_ends() {
+        let block = RateLimitBlock::default();
+        assert_eq!(block.active(1_000), None);
+        block.blocked(1_000, 10_000);
+        block.blocked(2_000, 1_000);
+        assert_eq!(block.active(5_000), Some(11_000), "the shorter block does not hide the longer one");
+        assert_eq!(block.active(11_000), None);
+    }
+}
