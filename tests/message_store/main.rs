@@ -13,6 +13,7 @@ mod conversations;
 mod events;
 mod presence_property;
 mod property;
+mod recent;
 mod suite;
 
 /// How long the stores under test keep raw bodies.
@@ -96,6 +97,7 @@ conformance!(
     raw_bodies_expire_after_the_retention,
     unparseable_bodies_are_dead_lettered,
     ping_answers,
+    recent_raw_lists_newest_first_with_filters,
 );
 
 fn runtime() -> tokio::runtime::Runtime {

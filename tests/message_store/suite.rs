@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use crate::events::{
     callback, callback_at, chat, message, message_of, presence, presence_of, raw, recall, receipt, unique, Kind,
 };
+pub use crate::recent::recent_raw_lists_newest_first_with_filters;
 
 async fn apply(store: &dyn MessageStore, events: Vec<Event>) -> ApplyOutcome {
     let outcomes = store.apply(&[callback(events)]).await.expect("apply");
