@@ -122,6 +122,14 @@ async fn logins_sessions_and_forms_are_locked_down() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.headers().get(SET_COOKIE).is_none());
+    let response = client
+        .post(url("/console/login"))
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&[("api_key", API_KEY)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "a browser saying the post is cross-site");
 
     // With the token (read from the page's hidden field) logging out clears the cookie.
     let page = client.get(url("/console")).header(COOKIE, &cookie).send().await.unwrap().text().await.unwrap();
@@ -263,6 +271,13 @@ async fn an_operator_works_through_the_console_in_headless_chromium() {
     let shops = browser.source().await;
     assert!(shops.contains("Console Shop") && shops.contains("con_amy") && shops.contains("online"));
     browser.screenshot("shops").await;
+
+    // On a phone-sized window the pages still read (tables become one cell per line).
+    browser.command(reqwest::Method::POST, "/window/rect", Some(json!({"width": 390, "height": 844}))).await;
+    browser.goto(&url("/console/notifications")).await;
+    browser.screenshot("phone-notifications").await;
+    browser.goto(&url("/console")).await;
+    browser.screenshot("phone-overview").await;
 
     // The key was never in a URL the browser visited.
     for visited in browser.history() {
