@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use imbridge_provider::{Event, VerifyFailure};
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use super::{ConsoleState, Session};
 use crate::callbacks::activity::Refused;
 use crate::config::ProviderKind;
 use crate::db::now_ms;
-use crate::error::AppError;
+use crate::error::{ApiQuery, AppError};
 use crate::messages::RawFilter;
 
 /// Stored callbacks listed (newest first), from the last day.
@@ -38,7 +38,7 @@ pub struct Filter {
 pub async fn page(
     State(state): State<ConsoleState>,
     session: Session,
-    Query(filter): Query<Filter>,
+    ApiQuery(filter): ApiQuery<Filter>,
 ) -> Result<Response, AppError> {
     let event_type = Some(filter.event_type.trim()).filter(|t| !t.is_empty());
     let accid = Some(filter.accid.trim()).filter(|t| !t.is_empty());

@@ -2,15 +2,14 @@
 
 use std::fmt::Write;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::Deserialize;
 
 use super::html::{self, esc, Nav};
 use super::replay_shim::{replay_dead_letter, DeadLetterReplay};
 use super::{ActionForm, ConsoleState, Session};
-use crate::error::AppError;
+use crate::error::{ApiForm, ApiQuery, AppError};
 
 const LISTED: u32 = 100;
 const BODY_SHOWN: usize = 64 * 1024;
@@ -31,7 +30,7 @@ impl Done {
 pub async fn page(
     State(state): State<ConsoleState>,
     session: Session,
-    Query(done): Query<Done>,
+    ApiQuery(done): ApiQuery<Done>,
 ) -> Result<Response, AppError> {
     let letters = state.messages.dead_letters(LISTED).await?;
     let mut body = match done.done() {
@@ -69,7 +68,7 @@ pub async fn page(
 pub async fn replay(
     State(state): State<ConsoleState>,
     session: Session,
-    Form(form): Form<ActionForm>,
+    ApiForm(form): ApiForm<ActionForm>,
 ) -> Result<Response, AppError> {
     session.check_csrf(&form.csrf)?;
     let done = match replay_dead_letter(&state, &form.id).await? {

@@ -24,7 +24,7 @@ use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use imbridge_provider::ImProvider;
 use serde::Deserialize;
 
@@ -33,7 +33,7 @@ pub use session::{Session, SessionKeys, COOKIE};
 use crate::app::AppState;
 use crate::callbacks::Ingest;
 use crate::config::Config;
-use crate::error::AppError;
+use crate::error::{ApiForm, AppError};
 use crate::messages::MessageStore;
 use crate::notifications::Outbox;
 use crate::routing::RoutingStore;
@@ -143,7 +143,7 @@ struct LoginForm {
     api_key: String,
 }
 
-async fn login(State(state): State<ConsoleState>, Form(form): Form<LoginForm>) -> Response {
+async fn login(State(state): State<ConsoleState>, ApiForm(form): ApiForm<LoginForm>) -> Response {
     match state.sessions.login(form.api_key.trim(), SystemTime::now()) {
         Some(cookie) => {
             tracing::info!("console: operator logged in");
@@ -165,7 +165,7 @@ pub struct ActionForm {
     pub id: String,
 }
 
-async fn logout(State(state): State<ConsoleState>, session: Session, Form(form): Form<ActionForm>) -> Response {
+async fn logout(State(state): State<ConsoleState>, session: Session, ApiForm(form): ApiForm<ActionForm>) -> Response {
     if let Err(refused) = session.check_csrf(&form.csrf) {
         return refused.into_response();
     }

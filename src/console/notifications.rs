@@ -3,15 +3,14 @@
 
 use std::fmt::Write;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 
 use super::dead_letters::Done;
 use super::html::{self, esc, Nav};
 use super::{ActionForm, ConsoleState, Session};
 use crate::db::now_ms;
-use crate::error::AppError;
+use crate::error::{ApiForm, ApiQuery, AppError};
 
 /// Failed items listed, and as many pending ones.
 const LISTED: u32 = 50;
@@ -19,7 +18,7 @@ const LISTED: u32 = 50;
 pub async fn page(
     State(state): State<ConsoleState>,
     session: Session,
-    Query(done): Query<Done>,
+    ApiQuery(done): ApiQuery<Done>,
 ) -> Result<Response, AppError> {
     let items = state.outbox.store().needing_attention(LISTED).await?;
     let now = now_ms();
@@ -72,7 +71,7 @@ pub async fn page(
 pub async fn retry(
     State(state): State<ConsoleState>,
     session: Session,
-    Form(form): Form<ActionForm>,
+    ApiForm(form): ApiForm<ActionForm>,
 ) -> Result<Response, AppError> {
     session.check_csrf(&form.csrf)?;
     let id: i64 = form.id.parse().map_err(|_| AppError::invalid("id", "not a delivery item id"))?;

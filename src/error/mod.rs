@@ -12,7 +12,7 @@ use axum::Json;
 use imbridge_provider::{InvalidField, ProviderError};
 use serde::Serialize;
 
-pub use extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson};
+pub use extract::{ApiForm, ApiJson, ApiPath, ApiQuery, OptionalApiJson};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

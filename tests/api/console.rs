@@ -79,6 +79,10 @@ async fn logins_sessions_and_forms_are_locked_down() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.headers().get(SET_COOKIE).is_none());
 
+    // A form without the key gets the API's JSON error, naming the field.
+    let response = client.post(url("/console/login")).form(&[("key", API_KEY)]).send().await.unwrap();
+    assert_eq!(expect_json(response, StatusCode::UNPROCESSABLE_ENTITY).await["field"], "api_key");
+
     // The right key: a strict, HTTP-only, path-scoped, time-limited cookie that is not the key.
     let response = client.post(url("/console/login")).form(&[("api_key", API_KEY)]).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
