@@ -327,9 +327,15 @@ pub fn router(state: AppState) -> Router {
         ))
         .route_layer(middleware::from_fn(http_metrics::remember_route));
 
+    // The console (when enabled) has its own login: a session cookie, not the bearer key.
+    let console = crate::console::router(&state)
+        .map(|console| console.route_layer(middleware::from_fn(http_metrics::remember_route)))
+        .unwrap_or_default();
+
     Router::new()
         .nest("/v1", v1)
         .merge(unauthenticated)
+        .merge(console)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(config.http.request_timeout(), deadline))

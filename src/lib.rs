@@ -12,6 +12,7 @@ pub mod callbacks;
 pub mod chats;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod conversations;
 pub mod db;
 pub mod error;

@@ -12,6 +12,7 @@ use axum::Router;
 use imbridge_provider::{CallbackRequest, Event, ImProvider, ParsedCallback};
 use utoipa::OpenApi;
 
+use super::activity::{Activity, Outcome};
 use super::batcher::{BatchOptions, BatchWriter, Batcher};
 use crate::error::{AppError, ErrorBody};
 use crate::messages::{Applied, ApplyOutcome, MessageStore, RawCallback, StoreError};
@@ -87,6 +88,8 @@ pub struct Ingest {
     provider: Arc<dyn ImProvider>,
     store: Arc<dyn MessageStore>,
     batcher: Option<Batcher<Applied, StoreResult>>,
+    /// Per-minute counts and the latest refusals, for the operator console.
+    activity: Activity,
 }
 
 impl Ingest {
@@ -96,7 +99,12 @@ impl Ingest {
             IngestMode::GroupCommit(opts) => Some(Batcher::spawn(Arc::new(StoreWriter { store: store.clone() }), opts)),
             IngestMode::PerRequest => None,
         };
-        Self { provider, store, batcher }
+        let activity = Activity::new(&provider.callback_doc().signature);
+        Self { provider, store, batcher, activity }
+    }
+
+    pub fn activity(&self) -> &Activity {
+        &self.activity
     }
 
     /// Callbacks waiting for the writer (0 in per-request mode).
@@ -111,6 +119,8 @@ impl Ingest {
             let outcome = format!("rejected:{}", failure.reason());
             tracing::warn!(provider, reason = failure.reason(), "callback rejected");
             metrics::counter!("imbridge_callbacks_total", "event_type" => "", "outcome" => outcome).increment(1);
+            self.activity.count(Outcome::Refused);
+            self.activity.refused(&request, failure, SystemTime::now());
             // No detail for the caller: a forger learns nothing about which check failed.
             return StatusCode::UNAUTHORIZED.into_response();
         }
@@ -135,13 +145,17 @@ impl Ingest {
         };
         match result {
             Ok(outcome) => {
-                let outcome = if outcome.duplicates > 0 && outcome.applied == 0 { "duplicate" } else { "stored" };
+                let outcome =
+                    if outcome.duplicates > 0 && outcome.applied == 0 { Outcome::Duplicate } else { Outcome::Stored };
+                self.activity.count(outcome);
+                let outcome = outcome.as_str();
                 metrics::counter!("imbridge_callbacks_total", "event_type" => label, "outcome" => outcome).increment(1);
                 self.ack()
             }
             Err(failure) => {
                 metrics::counter!("imbridge_callbacks_total", "event_type" => label, "outcome" => "store_unavailable")
                     .increment(1);
+                self.activity.count(Outcome::Unavailable);
                 store_failure_response(failure)
             }
         }
@@ -162,10 +176,12 @@ impl Ingest {
             Ok(()) => {
                 metrics::counter!("imbridge_callbacks_total", "event_type" => "", "outcome" => "dead_lettered")
                     .increment(1);
+                self.activity.count(Outcome::DeadLettered);
                 self.ack()
             }
             Err(err) => {
                 log_store_error(&err, 1);
+                self.activity.count(Outcome::Unavailable);
                 store_failure_response(StoreFailure::from(&err))
             }
         }

@@ -5,6 +5,7 @@
 //! Nothing is acknowledged before it is durable: a store that is down answers 503 so the provider
 //! may retry, and a signed body we cannot parse is dead-lettered (kept raw) and acknowledged.
 
+pub mod activity;
 pub mod batcher;
 mod ingest;
 

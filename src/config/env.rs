@@ -25,6 +25,7 @@ pub const SECTIONS: &[&str] = &[
     "export",
     "backfill",
     "routing",
+    "console",
 ];
 
 /// The environment variable that sets the key at `path` (e.g. `["netease", "app_key"]`).

@@ -62,6 +62,22 @@ pub struct Config {
     /// Which role pairs may be friends.
     pub chat_policy: crate::accounts::ChatPolicy,
     pub routing: RoutingConfig,
+    pub console: ConsoleConfig,
+}
+
+/// The operator console (`/console`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    pub enabled: bool,
+    pub session_ttl_secs: u64,
+    pub secure_cookie: bool,
+}
+
+impl ConsoleConfig {
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_ttl_secs)
+    }
 }
 
 /// Customer-service routing.
@@ -276,6 +292,7 @@ struct RawConfig {
     backfill: crate::backfill::BackfillConfig,
     chat_policy: String,
     routing: RoutingConfig,
+    console: ConsoleConfig,
 }
 
 fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -452,6 +469,11 @@ impl RawConfig {
         positive("routing.sweep_interval_ms", self.routing.sweep_interval_ms)?;
         positive("routing.retry_after_secs", self.routing.retry_after_secs)?;
         positive("routing.max_agents", self.routing.max_agents as u64)?;
+        positive("console.session_ttl_secs", self.console.session_ttl_secs)?;
+        if self.console.enabled && api_keys.is_empty() {
+            // Operators log in with an API key: without one the console would be open to anyone.
+            return Err(ConfigError::new("console.enabled", "the console needs api_keys (operators log in with one)"));
+        }
 
         Ok(Config {
             listen,
@@ -472,6 +494,7 @@ impl RawConfig {
             backfill: self.backfill,
             chat_policy,
             routing: self.routing,
+            console: self.console,
         })
     }
 }
@@ -612,6 +635,8 @@ mod tests {
             (&[("IMBRIDGE_STORAGE_SQL_ACQUIRE_TIMEOUT_MS", "0")], "IMBRIDGE_STORAGE_SQL_ACQUIRE_TIMEOUT_MS"),
             (&[("IMBRIDGE_CHAT_POLICY", "buyer-admin")], "IMBRIDGE_CHAT_POLICY"),
             (&[("IMBRIDGE_ROUTING_SWEEP_INTERVAL_MS", "0")], "IMBRIDGE_ROUTING_SWEEP_INTERVAL_MS"),
+            (&[("IMBRIDGE_CONSOLE_ENABLED", "true")], "IMBRIDGE_CONSOLE_ENABLED"),
+            (&[("IMBRIDGE_CONSOLE_SESSION_TTL_SECS", "0")], "IMBRIDGE_CONSOLE_SESSION_TTL_SECS"),
         ];
         for (vars, var) in cases {
             let err = with(vars).expect_err(var);

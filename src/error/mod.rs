@@ -12,7 +12,7 @@ use axum::Json;
 use imbridge_provider::{InvalidField, ProviderError};
 use serde::Serialize;
 
-pub use extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson};
+pub use extract::{ApiForm, ApiJson, ApiPath, ApiQuery, OptionalApiJson};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -48,6 +48,9 @@ pub enum AppError {
     /// `chat_policy` forbids befriending these two roles (403 `policy_denied`).
     #[error("{0}")]
     PolicyDenied(String),
+    /// An operator console form without its session's CSRF token, or posted from another origin (403).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// No agent of the shop can take the chat and its fallback is `none` (409, with `Retry-After`).
     #[error("{message}")]
     NoAgentAvailable { message: String, retry_after: Duration },
@@ -74,8 +77,8 @@ pub enum AppError {
 pub struct ErrorBody {
     /// Stable and machine-readable: `invalid_json`, `unknown_field`, `invalid_request` (400: the
     /// request cannot be read as the route's input), `invalid_field` (422: a value is refused),
-    /// `unauthorized`, `policy_denied`, `not_found`, `method_not_allowed`, `timeout`, `conflict`,
-    /// `role_conflict`, `replay_overlaps`, `no_agent_available`, `payload_too_large`,
+    /// `unauthorized`, `policy_denied`, `forbidden`, `not_found`, `method_not_allowed`, `timeout`,
+    /// `conflict`, `role_conflict`, `replay_overlaps`, `no_agent_available`, `payload_too_large`,
     /// `unsupported_media_type`, `provider_rejected`, `not_supported_by_provider`, `provider_unavailable`,
     /// `unavailable`, `internal`.
     #[schema(value_type = String, example = "not_found")]
@@ -116,7 +119,7 @@ impl AppError {
             | AppError::RoleConflict(_)
             | AppError::ReplayOverlaps(_)
             | AppError::NoAgentAvailable { .. } => StatusCode::CONFLICT,
-            AppError::PolicyDenied(_) => StatusCode::FORBIDDEN,
+            AppError::PolicyDenied(_) | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::ProviderRejected { .. } => StatusCode::BAD_GATEWAY,
             AppError::ProviderUnavailable { .. } | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::ProviderUnsupported(_) => StatusCode::NOT_IMPLEMENTED,
@@ -139,6 +142,7 @@ impl AppError {
             AppError::RoleConflict(_) => "role_conflict",
             AppError::ReplayOverlaps(_) => "replay_overlaps",
             AppError::PolicyDenied(_) => "policy_denied",
+            AppError::Forbidden(_) => "forbidden",
             AppError::NoAgentAvailable { .. } => "no_agent_available",
             AppError::ProviderRejected { .. } => "provider_rejected",
             AppError::ProviderUnavailable { .. } => "provider_unavailable",

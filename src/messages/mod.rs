@@ -40,6 +40,7 @@ mod audit;
 mod embedded;
 mod model;
 mod mongo;
+mod recent;
 
 pub use audit::{AuditPage, StoredRaw};
 
@@ -47,6 +48,7 @@ pub use embedded::EmbeddedMessageStore;
 pub use model::{message_key, provider_message_id};
 pub(crate) use model::{F_FROM, F_KEY, F_RECALLED, F_SENT_AT, F_STATE, F_TO};
 pub use mongo::{MongoMessageStore, MongoStoreOptions};
+pub use recent::RawFilter;
 
 /// A callback body as received, for the audit trail (and the dead-letter store).
 #[derive(Debug, Clone)]
@@ -267,6 +269,9 @@ pub trait MessageStore: Send + Sync + 'static {
 
     /// Record why a dead letter still fails (the parser may now say something else).
     async fn set_dead_letter_reason(&self, id: &str, reason: &str) -> Result<(), StoreError>;
+
+    /// The newest `limit` raw callbacks matching `filter`, newest first (the operator console).
+    async fn recent_raw(&self, limit: u32, filter: &RawFilter) -> Result<Vec<StoredRaw>, StoreError>;
 }
 
 /// Purge expired raw bodies every `every` until `cancel` fires. Failures are logged and retried at

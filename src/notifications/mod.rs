@@ -7,6 +7,7 @@
 //! provider rate-limit blocks are waited out, refusals are recorded and never retried.
 //! `GET /v1/notifications/{id}` reports the outcome per recipient.
 
+mod block;
 mod config;
 mod model;
 mod request;
@@ -22,11 +23,12 @@ use imbridge_provider::{ImProvider, InvalidField, Target};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use block::RateLimitBlock;
 pub use config::OutboxConfig;
 pub use model::{Message, NewNotification, NotificationStatus, Outcome};
 pub use request::NotificationRequest;
 pub use routes::{router, ApiDoc, NotificationsState};
-pub use store::{Backlog, ClaimedItem, Enqueued, OutboxStore, Settled};
+pub use store::{Attention, Backlog, ClaimedItem, Enqueued, OutboxStore, Settled};
 pub use view::{Accepted, DeliveryView, NotificationView, OutcomeCounts, RecipientOutcome};
 pub use worker::{now_ms, WorkerHandle};
 
@@ -43,6 +45,8 @@ pub struct Outbox {
     wake: Arc<Notify>,
     /// Workers started with [`Outbox::start_worker`], for [`Outbox::shutdown`].
     workers: Arc<Mutex<Vec<WorkerHandle>>>,
+    /// The provider's latest rate-limit block, as the workers saw it.
+    block: Arc<RateLimitBlock>,
 }
 
 /// Why a notification was not accepted.
@@ -70,7 +74,24 @@ pub struct Submitted {
 
 impl Outbox {
     pub fn new(sql: Sql, provider: Arc<dyn ImProvider>, config: OutboxConfig) -> Self {
-        Self { store: OutboxStore::new(sql), provider, config, wake: Arc::new(Notify::new()), workers: Arc::default() }
+        Self {
+            store: OutboxStore::new(sql),
+            provider,
+            config,
+            wake: Arc::new(Notify::new()),
+            workers: Arc::default(),
+            block: Arc::default(),
+        }
+    }
+
+    /// The provider's rate-limit block this process's workers hit last.
+    pub fn rate_limit_block(&self) -> &RateLimitBlock {
+        &self.block
+    }
+
+    /// Wake this process's workers (an item was put back in the queue).
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     pub fn store(&self) -> &OutboxStore {
@@ -148,6 +169,7 @@ impl Outbox {
     /// Start one delivery worker of its own; it stops (gracefully) when `cancel` is cancelled or
     /// through [`WorkerHandle::shutdown`].
     pub fn spawn_worker(&self, cancel: CancellationToken) -> WorkerHandle {
-        worker::spawn(self.store.clone(), self.provider.clone(), self.config.clone(), self.wake.clone(), cancel)
+        let shared = worker::Shared { wake: self.wake.clone(), block: self.block.clone() };
+        worker::spawn(self.store.clone(), self.provider.clone(), self.config.clone(), shared, cancel)
     }
 }

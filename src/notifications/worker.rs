@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
+use super::block::RateLimitBlock;
 use super::config::OutboxConfig;
 use super::retry::{decide, Verdict};
 use super::store::{ClaimedItem, OutboxStore, Settled};
@@ -56,20 +57,27 @@ struct Worker {
     provider: Arc<dyn ImProvider>,
     config: OutboxConfig,
     owner: String,
+    block: Arc<RateLimitBlock>,
 }
 
-/// Start a worker. `wake` lets the API signal new work without waiting for the next poll; the
-/// worker stops gracefully when `cancel` is cancelled.
+/// What a worker shares with the [`super::Outbox`]: `wake` lets the API signal new work without
+/// waiting for the next poll; `block` is where it notes the provider's rate-limit blocks.
+pub struct Shared {
+    pub wake: Arc<Notify>,
+    pub block: Arc<RateLimitBlock>,
+}
+
+/// Start a worker; it stops gracefully when `cancel` is cancelled.
 pub fn spawn(
     store: OutboxStore,
     provider: Arc<dyn ImProvider>,
     config: OutboxConfig,
-    wake: Arc<Notify>,
+    shared: Shared,
     cancel: CancellationToken,
 ) -> WorkerHandle {
     let owner = format!("w-{}", Uuid::new_v4().simple());
-    let worker = Arc::new(Worker { store, provider, config, owner: owner.clone() });
-    let task = tokio::spawn(worker.run(wake, cancel.clone()));
+    let worker = Arc::new(Worker { store, provider, config, owner: owner.clone(), block: shared.block });
+    let task = tokio::spawn(worker.run(shared.wake, cancel.clone()));
     WorkerHandle { owner, cancel, task }
 }
 
@@ -154,6 +162,9 @@ impl Worker {
             }
         };
         record_metric(&result);
+        if let Err(ProviderError::RateLimited { retry_after, .. }) = &result {
+            self.block.blocked(now_ms(), retry_after.as_millis() as i64);
+        }
         let age = Duration::from_millis((now_ms() - item.created_at_ms).max(0) as u64);
         let verdict = decide(result, item.attempts, age, &self.config);
         let now = now_ms();

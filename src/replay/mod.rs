@@ -14,6 +14,7 @@ mod store;
 mod worker;
 
 pub use dead_letters::{replay_dead_letter, DeadLetterList, DeadLetterView, ReplayOutcome};
+pub(crate) use reapply::path_and_query;
 pub use reapply::{Counts, DeadLetterReplay, Replayer};
 pub use routes::{JobView, ReplayRequest};
 pub use store::{Job, ReplayStore};

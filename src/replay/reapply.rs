@@ -70,7 +70,7 @@ pub enum DeadLetterReplay {
 /// the event type (Tencent reads its `CallbackCommand` there when the body lacks it; NetEase reads
 /// the body only), and a Tencent login/logout of those lands on client type `unknown`, since its
 /// `OptPlatform` is lost.
-fn path_and_query(stored: &str, event_type: &str) -> String {
+pub(crate) fn path_and_query(stored: &str, event_type: &str) -> String {
     if !stored.is_empty() {
         return stored.to_owned();
     }

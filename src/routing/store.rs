@@ -264,6 +264,13 @@ impl RoutingStore {
         crate::with_pool!(&self.sql, pool => sqlx::query_as::<_, ShopRow>(query).bind(shop_id).fetch_optional(pool).await)
     }
 
+    /// The first `limit` shops by id (the operator console).
+    pub async fn shops(&self, limit: u32) -> Result<Vec<ShopRow>, sqlx::Error> {
+        let query = "SELECT shop_id, name, owner, sticky_ms, idle_close_ms, fallback, created_at_ms, updated_at_ms \
+                     FROM shops ORDER BY shop_id LIMIT ?";
+        crate::with_pool!(&self.sql, pool => sqlx::query_as::<_, ShopRow>(query).bind(i64::from(limit)).fetch_all(pool).await)
+    }
+
     /// Create or replace the shop's definition. Agents left out become inactive (their counters and
     /// open assignments stay); listed ones keep their availability and counters.
     pub async fn put_shop(&self, shop_id: &str, spec: &ShopSpec, now: i64) -> Result<(), sqlx::Error> {

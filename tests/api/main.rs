@@ -12,6 +12,7 @@ mod backfill;
 mod callbacks;
 mod chats;
 mod cli;
+mod console;
 mod conversations;
 mod crash;
 mod faults;

@@ -14,6 +14,7 @@ mod events;
 mod migration;
 mod presence_property;
 mod property;
+mod recent;
 mod replay;
 mod suite;
 
@@ -98,6 +99,7 @@ conformance!(
     raw_bodies_expire_after_the_retention,
     unparseable_bodies_are_dead_lettered,
     ping_answers,
+    recent_raw_lists_newest_first_with_filters,
 );
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -13,6 +13,7 @@ use crate::events::{
     callback, callback_at, chat, message, message_of, presence, presence_of, raw, recall, receipt, stored_key, unique,
     Kind,
 };
+pub use crate::recent::recent_raw_lists_newest_first_with_filters;
 
 async fn apply(store: &dyn MessageStore, events: Vec<Event>) -> ApplyOutcome {
     let outcomes = store.apply(&[callback(events)]).await.expect("apply");

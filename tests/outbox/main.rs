@@ -8,6 +8,7 @@ mod delivery;
 mod failures;
 mod intake;
 mod leases;
+mod requeue;
 mod restart;
 
 /// For each scenario `async fn name(Backend)`, a test module `name` with a `sqlite` test and a

@@ -25,6 +25,7 @@ use super::{
 };
 
 mod apply;
+mod console;
 mod conversations;
 mod replay;
 
@@ -360,5 +361,9 @@ impl MessageStore for EmbeddedMessageStore {
 
     async fn set_dead_letter_reason(&self, id: &str, reason: &str) -> Result<(), StoreError> {
         self.dead_letter_reason(id, reason).await
+    }
+
+    async fn recent_raw(&self, limit: u32, filter: &super::RawFilter) -> Result<Vec<super::StoredRaw>, StoreError> {
+        console::recent_raw(self, limit, filter).await
     }
 }

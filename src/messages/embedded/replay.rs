@@ -30,19 +30,7 @@ impl EmbeddedMessageStore {
         .fetch_all(&self.reader)
         .await
         .map_err(sql_error)?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredRaw {
-                    digest: row.try_get(0)?,
-                    provider: row.try_get(1)?,
-                    event_type: row.try_get(2)?,
-                    body: Bytes::from(row.try_get::<Vec<u8>, _>(3)?),
-                    received_at_ms: row.try_get(4)?,
-                    path_and_query: row.try_get(5)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(sql_error)
+        rows.iter().map(stored_raw).collect::<Result<_, sqlx::Error>>().map_err(sql_error)
     }
 
     pub(super) async fn dead_letter_rows(&self, page: &AuditPage) -> Result<Vec<DeadLetter>, StoreError> {
@@ -92,6 +80,21 @@ impl EmbeddedMessageStore {
 
 fn limit(page: &AuditPage) -> i64 {
     i64::try_from(page.limit).unwrap_or(i64::MAX)
+}
+
+/// What [`stored_raw`] reads, in its order.
+pub(super) const RAW_COLUMNS: &str = "digest, provider, event_type, body, received_at_ms, path_and_query";
+
+/// A raw audit-trail row as read back (replay, the console).
+pub(super) fn stored_raw(row: &SqliteRow) -> Result<StoredRaw, sqlx::Error> {
+    Ok(StoredRaw {
+        digest: row.try_get(0)?,
+        provider: row.try_get(1)?,
+        event_type: row.try_get(2)?,
+        body: Bytes::from(row.try_get::<Vec<u8>, _>(3)?),
+        received_at_ms: row.try_get(4)?,
+        path_and_query: row.try_get(5)?,
+    })
 }
 
 /// What [`dead_letter`] reads, in its order.

@@ -45,6 +45,7 @@ use super::{
 
 mod apply;
 mod bulk;
+mod console;
 mod convert;
 mod errors;
 mod migrate;
@@ -612,5 +613,9 @@ impl MessageStore for MongoMessageStore {
 
     async fn set_dead_letter_reason(&self, id: &str, reason: &str) -> Result<(), StoreError> {
         self.dead_letter_reason(id, reason).await
+    }
+
+    async fn recent_raw(&self, limit: u32, filter: &super::RawFilter) -> Result<Vec<super::StoredRaw>, StoreError> {
+        console::recent_raw(self, limit, filter).await
     }
 }

@@ -39,6 +39,18 @@ fn filter(page: &AuditPage) -> Document {
     filter
 }
 
+/// A raw audit-trail document as read back (replay, the console).
+pub(super) fn stored_raw(doc: &Document) -> StoredRaw {
+    StoredRaw {
+        digest: doc.get_str("_id").unwrap_or_default().to_owned(),
+        provider: doc.get_str("provider").unwrap_or_default().to_owned(),
+        event_type: doc.get_str("eventType").unwrap_or_default().to_owned(),
+        body: body_bytes(doc.get("body")),
+        received_at_ms: date_millis(doc.get("receivedAt")),
+        path_and_query: doc.get_str("pathAndQuery").unwrap_or_default().to_owned(),
+    }
+}
+
 pub(super) fn dead_letter(doc: &Document) -> DeadLetter {
     DeadLetter {
         id: doc.get_str("_id").unwrap_or_default().to_owned(),
@@ -73,17 +85,7 @@ impl MongoMessageStore {
 
     pub(super) async fn raw_documents(&self, page: &AuditPage) -> Result<Vec<StoredRaw>, StoreError> {
         let docs = self.find_keyed(RAW, filter(page), doc! { "receivedAt": 1, "_id": 1 }, page.limit).await?;
-        Ok(docs
-            .iter()
-            .map(|doc| StoredRaw {
-                digest: doc.get_str("_id").unwrap_or_default().to_owned(),
-                provider: doc.get_str("provider").unwrap_or_default().to_owned(),
-                event_type: doc.get_str("eventType").unwrap_or_default().to_owned(),
-                body: body_bytes(doc.get("body")),
-                received_at_ms: date_millis(doc.get("receivedAt")),
-                path_and_query: doc.get_str("pathAndQuery").unwrap_or_default().to_owned(),
-            })
-            .collect())
+        Ok(docs.iter().map(stored_raw).collect())
     }
 
     pub(super) async fn dead_letter_documents(&self, page: &AuditPage) -> Result<Vec<DeadLetter>, StoreError> {

@@ -15,6 +15,9 @@ use super::model::{roll_up, ItemStatus, ItemTally, Message, NewNotification, Not
 use crate::db::Sql;
 
 mod leases;
+mod operator;
+
+pub use operator::Attention;
 
 /// Rows per multi-row INSERT: well under both backends' bind-parameter limits.
 const INSERT_CHUNK: usize = 100;
