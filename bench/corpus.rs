@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use bytes::Bytes;
-use imbridge::messages::{Applied, RawCallback};
+use imbridge::messages::{CallbackRecord, RawCallback};
 use imbridge_netease::sign::{now_millis, CallbackHeaders};
 use imbridge_netease::{NeteaseConfig, NeteaseProvider};
 use imbridge_provider::ImProvider;
@@ -112,12 +112,12 @@ impl Parser {
         Ok(Parser { provider: Arc::new(provider) })
     }
 
-    pub fn applied(&self, body: &[u8]) -> anyhow::Result<Applied> {
+    pub fn applied(&self, body: &[u8]) -> anyhow::Result<CallbackRecord> {
         let parsed = self
             .provider
             .parse_callback("/callbacks/netease", body)
             .map_err(|e| anyhow::anyhow!("the bench built a body the parser refuses: {}", e.0))?;
-        Ok(Applied {
+        Ok(CallbackRecord {
             raw: RawCallback {
                 provider: self.provider.name().to_owned(),
                 event_type: parsed.event_type,

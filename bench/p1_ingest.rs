@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
 use clap::Args;
-use imbridge::messages::{Applied, MessageStore};
+use imbridge::messages::{CallbackRecord, MessageStore};
 
 use crate::corpus::{self, Parser};
 use crate::load::{self, LoadResult};
@@ -228,7 +228,7 @@ pub async fn run(args: P1Args) -> anyhow::Result<()> {
 /// service; the store itself still writes one batch at a time (SQLite has one writer).
 async fn write_all(
     store: Arc<dyn MessageStore>,
-    docs: Arc<Vec<Applied>>,
+    docs: Arc<Vec<CallbackRecord>>,
     batch: usize,
     writers: usize,
 ) -> anyhow::Result<Duration> {
@@ -259,8 +259,8 @@ async fn write_all(
 async fn ceiling(
     args: &P1Args,
     writers: usize,
-    docs: &Arc<Vec<Applied>>,
-    warmup: &[Applied],
+    docs: &Arc<Vec<CallbackRecord>>,
+    warmup: &[CallbackRecord],
 ) -> anyhow::Result<(Duration, u64)> {
     let scratch = ScratchDir::new("p1-ceiling")?;
     let target = StoreTarget::fresh(args.store, &scratch.path().join("data"), args.mongo_uri.as_deref())?;

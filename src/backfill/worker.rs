@@ -29,7 +29,7 @@ use super::config::BackfillConfig;
 use super::store::{BackfillStore, Job, WindowDone};
 use super::window;
 use crate::db::now_ms;
-use crate::messages::{message_key, Applied, MessageStore, RawCallback, StoreError};
+use crate::messages::{message_key, CallbackRecord, MessageStore, RawCallback, StoreError};
 
 /// The field of a stored document naming the job that imported it.
 pub const JOB_FIELD: &str = "backfillJob";
@@ -160,7 +160,7 @@ impl Worker {
             return Ok((0, 0));
         }
         let received_at = SystemTime::now();
-        let batch: Vec<Applied> = fresh
+        let batch: Vec<CallbackRecord> = fresh
             .into_iter()
             .map(|mut message| {
                 message.document.insert(JOB_FIELD.into(), Value::from(job_id));
@@ -172,7 +172,7 @@ impl Worker {
                     path_and_query: String::new(),
                     received_at,
                 };
-                Applied { raw, events: vec![Event::Message(message)] }
+                CallbackRecord { raw, events: vec![Event::Message(message)] }
             })
             .collect();
         let outcomes = self.messages.apply(&batch).await?;

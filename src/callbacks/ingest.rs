@@ -15,7 +15,7 @@ use utoipa::OpenApi;
 use super::activity::{Activity, Outcome};
 use super::batcher::{BatchOptions, BatchWriter, Batcher};
 use crate::error::{AppError, ErrorBody};
-use crate::messages::{Applied, ApplyOutcome, MessageStore, RawCallback, StoreError};
+use crate::messages::{ApplyOutcome, CallbackRecord, MessageStore, RawCallback, StoreError};
 
 /// How verified callbacks reach the store.
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +52,8 @@ struct StoreWriter {
     store: Arc<dyn MessageStore>,
 }
 
-impl BatchWriter<Applied, StoreResult> for StoreWriter {
-    async fn write(&self, items: Vec<Applied>) -> Vec<StoreResult> {
+impl BatchWriter<CallbackRecord, StoreResult> for StoreWriter {
+    async fn write(&self, items: Vec<CallbackRecord>) -> Vec<StoreResult> {
         match self.store.apply(&items).await {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             Err(err) if err.is_unavailable() || items.len() == 1 => {
@@ -87,7 +87,7 @@ fn log_store_error(err: &StoreError, batch: usize) {
 pub struct Ingest {
     provider: Arc<dyn ImProvider>,
     store: Arc<dyn MessageStore>,
-    batcher: Option<Batcher<Applied, StoreResult>>,
+    batcher: Option<Batcher<CallbackRecord, StoreResult>>,
     /// Per-minute counts and the latest refusals, for the operator console.
     activity: Activity,
 }
@@ -194,16 +194,16 @@ impl Ingest {
 }
 
 /// Parse a verified body into what the store applies: the body as received (for the audit trail)
-/// and its events. The one place a body becomes an [`Applied`]: live callbacks and replays of stored
+/// and its events. The one place a body becomes a [`CallbackRecord`]: live callbacks and replays of stored
 /// ones (`crate::replay`) go through it. On failure, the body back and why.
 pub(crate) fn parse(
     provider: &dyn ImProvider,
     path_and_query: &str,
     body: Bytes,
     received_at: SystemTime,
-) -> Result<Applied, (Bytes, String)> {
+) -> Result<CallbackRecord, (Bytes, String)> {
     match provider.parse_callback(path_and_query, &body) {
-        Ok(ParsedCallback { event_type, events }) => Ok(Applied {
+        Ok(ParsedCallback { event_type, events }) => Ok(CallbackRecord {
             raw: RawCallback {
                 provider: provider.name().to_owned(),
                 event_type,
@@ -219,7 +219,7 @@ pub(crate) fn parse(
 
 /// The `event_type` label: the provider's event type when the parser understood it (a fixed few),
 /// `other` for any type it stores raw only, so a signed body cannot mint new label values.
-fn event_label(parsed: &Applied) -> String {
+fn event_label(parsed: &CallbackRecord) -> String {
     let event_type = &parsed.raw.event_type;
     if parsed.events.iter().any(|event| !matches!(event, Event::Other)) {
         event_type.clone()

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::ConversationsState;
 use crate::accid::pair;
 use crate::error::{ApiPath, AppError, ErrorBody, OptionalApiJson};
-use crate::messages::{provider_message_id, Applied, PairQuery, RawCallback, F_KEY, F_SENT_AT};
+use crate::messages::{provider_message_id, CallbackRecord, PairQuery, RawCallback, F_KEY, F_SENT_AT};
 use crate::notifications::{Message, NewNotification};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -103,7 +103,7 @@ pub(super) async fn mark_read(
             received_at: SystemTime::now(),
         };
         let report = ReadReport { reader: reader.to_string(), peer: peer.to_string(), read_up_to_ms };
-        store.apply(&[Applied { raw, events: vec![Event::ReadReport(report)] }]).await?;
+        store.apply(&[CallbackRecord { raw, events: vec![Event::ReadReport(report)] }]).await?;
     }
 
     // The provider hears of it through the outbox, once per newest message read.

@@ -66,9 +66,10 @@ pub struct RawCallback {
     pub received_at: SystemTime,
 }
 
-/// One verified callback to store: its raw body and the events parsed from it.
+/// What [`MessageStore::apply`] takes: one callback's raw body (for the audit trail) and the events
+/// parsed from it. Mostly a verified callback; also what a backfill imports or a mark-read records.
 #[derive(Debug, Clone)]
-pub struct Applied {
+pub struct CallbackRecord {
     pub raw: RawCallback,
     pub events: Vec<Event>,
 }
@@ -187,7 +188,7 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Idempotent and order-independent: applying callbacks again, in any order or batch split,
     /// leaves the same state. Returns one outcome per callback, in batch order. On `Err` nothing is
     /// acknowledged; part of the batch may be stored, and applying it again completes it.
-    async fn apply(&self, batch: &[Applied]) -> Result<Vec<ApplyOutcome>, StoreError>;
+    async fn apply(&self, batch: &[CallbackRecord]) -> Result<Vec<ApplyOutcome>, StoreError>;
 
     /// Keep a signed body that could not be parsed. Idempotent on (provider, body).
     async fn dead_letter(&self, raw: &RawCallback, reason: &str) -> Result<(), StoreError>;

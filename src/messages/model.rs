@@ -10,7 +10,7 @@ use imbridge_provider::{Conversation, Event, MessageEvent, Presence, ReadReport,
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{Applied, ApplyOutcome, RawCallback};
+use super::{ApplyOutcome, CallbackRecord, RawCallback};
 
 /// Field names of ours in a stored message document; every other field is the provider's own, as
 /// it sent it. `key` is the provider-neutral key ([`message_key`]) and `sentAt` the sent-at in ms;
@@ -269,7 +269,7 @@ pub(crate) struct BatchPlan {
 }
 
 impl BatchPlan {
-    pub fn new(batch: &[Applied], retention: Duration) -> Self {
+    pub fn new(batch: &[CallbackRecord], retention: Duration) -> Self {
         let mut plan = BatchPlan {
             raws: Vec::with_capacity(batch.len()),
             messages: Vec::new(),

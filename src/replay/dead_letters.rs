@@ -127,7 +127,7 @@ async fn list(
     tag = "replay",
     params(("id" = String, Path, description = "The dead letter's id (`GET /v1/admin/dead-letters`)")),
     responses(
-        (status = 200, description = "Applied, or still failing with why", body = ReplayOutcome),
+        (status = 200, description = "CallbackRecord, or still failing with why", body = ReplayOutcome),
         (status = 404, description = "No dead letter with this id (`not_found`)", body = ErrorBody),
         (status = 503, description = "The message store is unreachable (`unavailable`)", body = ErrorBody),
     )

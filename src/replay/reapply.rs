@@ -15,7 +15,7 @@ use bytes::Bytes;
 use imbridge_provider::ImProvider;
 
 use crate::callbacks::parse;
-use crate::messages::{Applied, DeadLetter, MessageStore, StoreError, StoredRaw};
+use crate::messages::{CallbackRecord, DeadLetter, MessageStore, StoreError, StoredRaw};
 
 /// The provider and the store a replay needs (`FromRef<AppState>` in `crate::app`).
 #[derive(Clone)]
@@ -92,7 +92,13 @@ fn at(ms: i64) -> SystemTime {
 }
 
 impl Replayer {
-    fn parse(&self, stored: &str, event_type: &str, body: Bytes, received_at_ms: i64) -> Result<Applied, String> {
+    fn parse(
+        &self,
+        stored: &str,
+        event_type: &str,
+        body: Bytes,
+        received_at_ms: i64,
+    ) -> Result<CallbackRecord, String> {
         let path_and_query = path_and_query(stored, event_type);
         parse(self.provider.as_ref(), &path_and_query, body, at(received_at_ms)).map_err(|(_, why)| why)
     }
@@ -178,7 +184,7 @@ impl Replayer {
 
     /// Parse a dead letter's body now; when it still fails, its stored reason becomes the current
     /// parser's (another provider's dead letter is not parsed, and keeps its reason).
-    async fn parse_letter(&self, letter: &DeadLetter) -> Result<Result<Applied, String>, StoreError> {
+    async fn parse_letter(&self, letter: &DeadLetter) -> Result<Result<CallbackRecord, String>, StoreError> {
         if !self.ours(&letter.provider) {
             let (from, ours) = (&letter.provider, self.provider.name());
             return Ok(Err(format!("received from {from}; this deployment parses {ours} callbacks")));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use imbridge::config::ProviderKind;
-use imbridge::messages::{Applied, AuditPage, MessageStore, RawCallback};
+use imbridge::messages::{AuditPage, CallbackRecord, MessageStore, RawCallback};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -106,7 +106,7 @@ fn raw(provider: ProviderKind, (event_type, body): (String, Value), received_at_
 /// Store raw callbacks with nothing derived from them: what a parser that did not understand them
 /// left behind (it kept them raw only).
 async fn store_raw_only(store: &dyn MessageStore, raws: Vec<RawCallback>) {
-    let batch: Vec<Applied> = raws.into_iter().map(|raw| Applied { raw, events: vec![] }).collect();
+    let batch: Vec<CallbackRecord> = raws.into_iter().map(|raw| CallbackRecord { raw, events: vec![] }).collect();
     store.apply(&batch).await.expect("store the raw callbacks");
 }
 

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use imbridge::messages::{Applied, RawCallback};
+use imbridge::messages::{CallbackRecord, RawCallback};
 use imbridge_provider::{Conversation, Event, MessageEvent, Presence, ReadReport, Recall};
 use serde_json::{json, Map, Value};
 
@@ -148,13 +148,13 @@ pub fn raw(event_type: &str, body: impl Into<Bytes>, received_at: SystemTime) ->
 }
 
 /// One callback carrying `events` (several only for a read receipt with several objects).
-pub fn callback(events: Vec<Event>) -> Applied {
+pub fn callback(events: Vec<Event>) -> CallbackRecord {
     callback_at(events, SystemTime::now())
 }
 
-pub fn callback_at(events: Vec<Event>, received_at: SystemTime) -> Applied {
+pub fn callback_at(events: Vec<Event>, received_at: SystemTime) -> CallbackRecord {
     let (event_type, body) = body_of(&events);
-    Applied { raw: raw(&event_type, body.to_string(), received_at), events }
+    CallbackRecord { raw: raw(&event_type, body.to_string(), received_at), events }
 }
 
 /// The key a message (or recall) with this NetEase id is stored under.

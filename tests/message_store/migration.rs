@@ -5,7 +5,7 @@
 
 use std::time::SystemTime;
 
-use imbridge::messages::{Applied, ConversationPage, MessageStore, RawCallback};
+use imbridge::messages::{CallbackRecord, ConversationPage, MessageStore, RawCallback};
 use imbridge_provider::Event;
 use serde_json::json;
 
@@ -78,7 +78,7 @@ pub async fn old_data_is_served_as_new(store: &dyn MessageStore, old: &OldData) 
             path_and_query: String::new(),
             received_at: SystemTime::now(),
         };
-        Applied { raw, events: vec![Event::Message(event)] }
+        CallbackRecord { raw, events: vec![Event::Message(event)] }
     };
     let outcomes = store.apply(&[tencent("1_2_3", 400_000), tencent("4_5_6", 500_000)]).await.unwrap();
     assert!(outcomes.iter().all(|o| o.applied == 1), "{outcomes:?}");

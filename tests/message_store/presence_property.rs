@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use futures::StreamExt;
-use imbridge::messages::{Applied, MessageStore};
+use imbridge::messages::{CallbackRecord, MessageStore};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -73,7 +73,7 @@ fn oracle(scenario: &Scenario, arrived: &[usize]) -> BTreeMap<(usize, String), (
 async fn check(store: &dyn MessageStore, scenario: &Scenario) -> Result<(), String> {
     let accounts: Vec<String> = (0..ACCOUNTS).map(|i| unique(&format!("p{i}_"))).collect();
     let (arrived, mut rng) = delivered(scenario);
-    let callbacks: Vec<Applied> = arrived
+    let callbacks: Vec<CallbackRecord> = arrived
         .iter()
         .map(|&i| {
             let e = &scenario.events[i];

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures::StreamExt;
-use imbridge::messages::{Applied, ConversationPage, MessageStore};
+use imbridge::messages::{CallbackRecord, ConversationPage, MessageStore};
 use imbridge_provider::Event;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -155,12 +155,12 @@ impl Oracle {
 }
 
 /// Every op delivered once, about a third again, shuffled, cut into batches of 1 to 6 callbacks.
-fn deliveries(named: &Named, seed: u64) -> Vec<Vec<Applied>> {
+fn deliveries(named: &Named, seed: u64) -> Vec<Vec<CallbackRecord>> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut order: Vec<usize> = (0..named.ops.len()).collect();
     order.extend((0..named.ops.len()).filter(|_| rng.gen_bool(0.35)));
     order.shuffle(&mut rng);
-    let callbacks: Vec<Applied> = order.into_iter().map(|i| callback(vec![named.event(i)])).collect();
+    let callbacks: Vec<CallbackRecord> = order.into_iter().map(|i| callback(vec![named.event(i)])).collect();
     let mut batches = Vec::new();
     let mut rest = callbacks.as_slice();
     while !rest.is_empty() {

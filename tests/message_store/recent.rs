@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use imbridge::messages::{Applied, MessageStore, RawFilter};
+use imbridge::messages::{CallbackRecord, MessageStore, RawFilter};
 
 use crate::events::{raw, unique};
 
@@ -17,8 +17,8 @@ pub async fn recent_raw_lists_newest_first_with_filters(store: &dyn MessageStore
         ("2", format!(r#"{{"eventType":"2","accid":"{buyer}"}}"#), now - Duration::from_secs(20)),
         ("1", format!(r#"{{"eventType":"1","fromAccount":"{other}","to":"{odd}"}}"#), now - Duration::from_secs(10)),
     ];
-    let batch: Vec<Applied> =
-        bodies.iter().map(|(t, b, at)| Applied { raw: raw(t, b.clone(), *at), events: Vec::new() }).collect();
+    let batch: Vec<CallbackRecord> =
+        bodies.iter().map(|(t, b, at)| CallbackRecord { raw: raw(t, b.clone(), *at), events: Vec::new() }).collect();
     store.apply(&batch).await.unwrap();
     let since = millis(now) - 60_000;
     let list = |filter: RawFilter| async move { store.recent_raw(10, &filter).await.unwrap() };

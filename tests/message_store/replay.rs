@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use imbridge::messages::{Applied, AuditPage, MessageStore};
+use imbridge::messages::{AuditPage, CallbackRecord, MessageStore};
 
 use crate::events::{raw, unique};
 
@@ -83,9 +83,12 @@ pub async fn raw_pages_walk_the_range_in_cursor_order(store: &dyn MessageStore) 
         (t + 10, 5, "3"),
         (t + 11, 6, "2"),
     ];
-    let batch: Vec<Applied> = rows
+    let batch: Vec<CallbackRecord> = rows
         .iter()
-        .map(|(ms, n, event_type)| Applied { raw: raw(event_type, body(*n, event_type), at(*ms)), events: vec![] })
+        .map(|(ms, n, event_type)| CallbackRecord {
+            raw: raw(event_type, body(*n, event_type), at(*ms)),
+            events: vec![],
+        })
         .collect();
     store.apply(&batch).await.unwrap();
     let count = store.raw_count().await.unwrap();
@@ -113,9 +116,9 @@ pub async fn raw_pages_walk_the_range_in_cursor_order(store: &dyn MessageStore) 
     assert!(store.raw_page(&page(t + 3, t + 9, 10, None)).await.unwrap().is_empty());
 
     // Applying the same bodies again later (what a replay does) changes no raw row.
-    let later: Vec<Applied> = batch
+    let later: Vec<CallbackRecord> = batch
         .iter()
-        .map(|a| Applied {
+        .map(|a| CallbackRecord {
             raw: imbridge::messages::RawCallback { received_at: SystemTime::now(), ..a.raw.clone() },
             events: vec![],
         })

@@ -14,11 +14,11 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::{internal, sql_error};
 use crate::messages::model::BatchPlan;
-use crate::messages::{Applied, ApplyOutcome, StoreError};
+use crate::messages::{ApplyOutcome, CallbackRecord, StoreError};
 
 pub(super) async fn apply(
     writer: &SqlitePool,
-    batch: &[Applied],
+    batch: &[CallbackRecord],
     raw_retention: Duration,
 ) -> Result<Vec<ApplyOutcome>, StoreError> {
     if batch.is_empty() {

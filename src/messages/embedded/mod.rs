@@ -20,8 +20,8 @@ use sqlx::Row;
 
 use super::model::{body_digest, lower, millis};
 use super::{
-    Applied, ApplyOutcome, AuditPage, ConversationPage, ConversationSummary, DeadLetter, MessageStore, PairQuery,
-    PresenceRecord, RawCallback, StoreError, StoredRaw,
+    ApplyOutcome, AuditPage, CallbackRecord, ConversationPage, ConversationSummary, DeadLetter, MessageStore,
+    PairQuery, PresenceRecord, RawCallback, StoreError, StoredRaw,
 };
 
 mod apply;
@@ -174,7 +174,7 @@ impl MessageStore for EmbeddedMessageStore {
         "sqlite"
     }
 
-    async fn apply(&self, batch: &[Applied]) -> Result<Vec<ApplyOutcome>, StoreError> {
+    async fn apply(&self, batch: &[CallbackRecord]) -> Result<Vec<ApplyOutcome>, StoreError> {
         apply::apply(&self.writer, batch, self.raw_retention).await
     }
 

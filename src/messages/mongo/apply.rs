@@ -33,9 +33,12 @@ use super::{
     audit_document, watermark_id, MongoMessageStore, CONVERSATIONS, MESSAGES, PRESENCE, RAW, RECALLS, WATERMARKS,
 };
 use crate::messages::model::{BatchPlan, MessageRow, RawRow, F_KEY, F_PRESENCE_CLIENT, F_SENT_AT};
-use crate::messages::{Applied, ApplyOutcome, StoreError};
+use crate::messages::{ApplyOutcome, CallbackRecord, StoreError};
 
-pub(super) async fn apply(store: &MongoMessageStore, batch: &[Applied]) -> Result<Vec<ApplyOutcome>, StoreError> {
+pub(super) async fn apply(
+    store: &MongoMessageStore,
+    batch: &[CallbackRecord],
+) -> Result<Vec<ApplyOutcome>, StoreError> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }

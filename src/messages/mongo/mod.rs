@@ -39,8 +39,8 @@ use serde_json::Value;
 
 use super::model::{lower, millis, RawRow, F_KEY, F_PRESENCE_CLIENT, F_SENT_AT};
 use super::{
-    Applied, ApplyOutcome, AuditPage, ConversationPage, ConversationSummary, DeadLetter, MessageStore, PairQuery,
-    PresenceRecord, RawCallback, StoreError, StoredRaw,
+    ApplyOutcome, AuditPage, CallbackRecord, ConversationPage, ConversationSummary, DeadLetter, MessageStore,
+    PairQuery, PresenceRecord, RawCallback, StoreError, StoredRaw,
 };
 
 mod apply;
@@ -368,7 +368,7 @@ impl MessageStore for MongoMessageStore {
         "mongodb"
     }
 
-    async fn apply(&self, batch: &[Applied]) -> Result<Vec<ApplyOutcome>, StoreError> {
+    async fn apply(&self, batch: &[CallbackRecord]) -> Result<Vec<ApplyOutcome>, StoreError> {
         self.ensure_indexes().await?;
         apply::apply(self, batch).await
     }
