@@ -122,45 +122,7 @@ impl BackfillStore {
 
     /// Reserve the oldest due running job for `owner` until `now_ms + lease_ms`.
     pub async fn claim(&self, owner: &str, now_ms: i64, lease_ms: i64) -> Result<Option<Job>, sqlx::Error> {
-        let until = now_ms + lease_ms;
-        match &self.sql {
-            Sql::Sqlite(pool) => {
-                let sql = format!(
-                    "UPDATE backfill_jobs SET lease_owner = ?, lease_until = ?, next_attempt_at = ? \
-                     WHERE id = (SELECT id FROM backfill_jobs WHERE status = 'running' AND next_attempt_at <= ? \
-                                 ORDER BY next_attempt_at, created_at LIMIT 1) \
-                     RETURNING {COLUMNS}"
-                );
-                sqlx::query_as(&sql).bind(owner).bind(until).bind(until).bind(now_ms).fetch_optional(pool).await
-            }
-            Sql::MySql(pool) => {
-                let mut tx = pool.begin().await?;
-                let id: Option<String> = sqlx::query_scalar(
-                    "SELECT id FROM backfill_jobs WHERE status = 'running' AND next_attempt_at <= ? \
-                     ORDER BY next_attempt_at, created_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-                )
-                .bind(now_ms)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(id) = id else {
-                    tx.rollback().await?;
-                    return Ok(None);
-                };
-                sqlx::query(
-                    "UPDATE backfill_jobs SET lease_owner = ?, lease_until = ?, next_attempt_at = ? WHERE id = ?",
-                )
-                .bind(owner)
-                .bind(until)
-                .bind(until)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-                let sql = format!("SELECT {COLUMNS} FROM backfill_jobs WHERE id = ?");
-                let job = sqlx::query_as(&sql).bind(&id).fetch_optional(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(job)
-            }
-        }
+        crate::db::claim_due_job(&self.sql, "backfill_jobs", COLUMNS, owner, now_ms, now_ms + lease_ms).await
     }
 
     /// Record a completed window: the new cursor (or done), the counts, a renewed lease.

@@ -135,6 +135,55 @@ fn is_transient_db_code(code: Option<&str>) -> bool {
     matches!(code, Some("08S01" | "08004" | "08001" | "5" | "6" | "261" | "262" | "517"))
 }
 
+/// Reserve the oldest due `running` job of a jobs table (`id`, `status`, `next_attempt_at`,
+/// `created_at`, `lease_owner`, `lease_until`: backfill's and replay's) for `owner` until `until`,
+/// and read it back as `columns`. Two instances never get the same job: SQLite's single writer
+/// runs the update atomically; MySQL locks the row it picked and skips rows others hold.
+pub async fn claim_due_job<J>(
+    sql: &Sql,
+    table: &str,
+    columns: &str,
+    owner: &str,
+    now_ms: i64,
+    until: i64,
+) -> Result<Option<J>, sqlx::Error>
+where
+    J: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::mysql::MySqlRow>,
+    J: Send + Unpin,
+{
+    let due = format!(
+        "SELECT id FROM {table} WHERE status = 'running' AND next_attempt_at <= ? \
+         ORDER BY next_attempt_at, created_at LIMIT 1"
+    );
+    match sql {
+        Sql::Sqlite(pool) => {
+            let sql = format!(
+                "UPDATE {table} SET lease_owner = ?, lease_until = ?, next_attempt_at = ? \
+                 WHERE id = ({due}) RETURNING {columns}"
+            );
+            sqlx::query_as(&sql).bind(owner).bind(until).bind(until).bind(now_ms).fetch_optional(pool).await
+        }
+        Sql::MySql(pool) => {
+            let mut tx = pool.begin().await?;
+            let id: Option<String> = sqlx::query_scalar(&format!("{due} FOR UPDATE SKIP LOCKED"))
+                .bind(now_ms)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(id) = id else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            let update =
+                format!("UPDATE {table} SET lease_owner = ?, lease_until = ?, next_attempt_at = ? WHERE id = ?");
+            sqlx::query(&update).bind(owner).bind(until).bind(until).bind(&id).execute(&mut *tx).await?;
+            let select = format!("SELECT {columns} FROM {table} WHERE id = ?");
+            let job = sqlx::query_as(&select).bind(&id).fetch_optional(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(job)
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch, the timestamp format of every table.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
