@@ -86,4 +86,7 @@ pub async fn old_data_is_served_as_new(store: &dyn MessageStore, old: &OldData) 
     // The same id from NetEase would be another message: keys never collide across providers.
     assert!(store.get_message(&stored_key("1_2_3")).await.unwrap().is_none());
     assert_eq!(store.unread(buyer, std::slice::from_ref(shop)).await.unwrap()[shop], 4);
+    // The migrated summary moves on to the newer message (it was given what its upsert compares).
+    let inbox = store.conversation_page(buyer, &page).await.unwrap();
+    assert_eq!((inbox[0].last_key.as_str(), inbox[0].last_at_ms), ("tencent:4_5_6", 500_000), "{inbox:?}");
 }

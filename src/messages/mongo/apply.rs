@@ -83,17 +83,20 @@ fn raw_document(raw: &RawRow) -> Document {
 
 /// The conversation summaries of this batch's one-to-one messages: replaced only by a newer (sent-at,
 /// key). When the stored one is newer the filter matches nothing and the upsert collides with the
-/// `_id`: that duplicate key is the answer (as for presence).
+/// `_id`: that duplicate key is the answer (as for presence). "Newer" is one comparison on
+/// `lastPos` ([`summary_position`]) rather than an `$or` over `lastAt` and `lastKey`, which a
+/// server may not answer from the `_id` index (SecantusDB scans the collection, BENCHMARKS.md).
 async fn advance_conversations(store: &MongoMessageStore, plan: &BatchPlan) -> Result<(), StoreError> {
     let statements: Vec<Document> = plan
         .conversation_advances()
         .into_iter()
         .map(|c| {
-            let older = doc! { "$or": [ { "lastAt": { "$lt": c.at_ms } }, { "lastAt": c.at_ms, "lastKey": { "$lt": c.key } } ] };
+            let position = summary_position(c.at_ms, c.key);
             // `owner` too: the shard key of `conversations`, which a sharded upsert must name.
-            let mut filter = doc! { "_id": watermark_id(c.owner, c.peer), "owner": c.owner };
-            filter.extend(older);
-            let summary = doc! { "owner": c.owner, "peer": c.peer, "lastAt": c.at_ms, "lastKey": c.key };
+            let filter =
+                doc! { "_id": watermark_id(c.owner, c.peer), "owner": c.owner, "lastPos": { "$lt": &position } };
+            let summary =
+                doc! { "owner": c.owner, "peer": c.peer, "lastAt": c.at_ms, "lastKey": c.key, "lastPos": position };
             doc! { "q": filter, "u": summary, "upsert": true }
         })
         .collect();
@@ -101,6 +104,12 @@ async fn advance_conversations(store: &MongoMessageStore, plan: &BatchPlan) -> R
         store.upsert_converging(CONVERSATIONS, &statements).await?;
     }
     Ok(())
+}
+
+/// A string that sorts (byte-wise, as MongoDB compares strings) exactly as (sent-at, key) do: the
+/// sent-at with its sign bit flipped, as 20 digits, then the key.
+pub(super) fn summary_position(at_ms: i64, key: &str) -> String {
+    format!("{:020}|{key}", (at_ms as u64) ^ (1 << 63))
 }
 
 async fn advance_watermarks(store: &MongoMessageStore, plan: &BatchPlan) -> Result<(), StoreError> {
@@ -221,6 +230,30 @@ async fn repair(
         store.update_unordered(MESSAGES, &statements).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary_position;
+
+    #[test]
+    fn the_summary_position_sorts_as_sent_at_then_key() {
+        let points = [
+            (i64::MIN, "z"),
+            (-5, "a"),
+            (-1, "b"),
+            (0, "a"),
+            (0, "netease:1"),
+            (0, "netease:10"),
+            (7, "a"),
+            (i64::MAX, "a"),
+        ];
+        for pair in points.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            assert!(a < b, "the points are in order");
+            assert!(summary_position(a.0, a.1) < summary_position(b.0, b.1), "{a:?} before {b:?}");
+        }
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -10,6 +10,8 @@
 //! document has Tencent's `MsgKey`, NetEase's otherwise (the only provider before Tencent); a recall
 //! or summary follows the message it names.
 //!
+//! Version 2: conversation summaries get `lastPos`, the one field their upsert compares (apply.rs).
+//!
 //! Every step is idempotent and walks its collection in `_id` pages, so memory stays bounded and a
 //! start-up that dies half-way simply does it again. Stop instances of the previous version before
 //! starting this one: a callback they store after the migration would lack `key`.
@@ -20,6 +22,7 @@ use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::error::ErrorKind;
 
+use super::apply::summary_position;
 use super::convert::integer;
 use super::errors::mongo_error;
 use super::{MongoMessageStore, CONVERSATIONS, MESSAGES, PAIR_INDEX, RECALLS, UNREAD_INDEX};
@@ -27,28 +30,57 @@ use crate::messages::model::{message_key, F_KEY, F_SENT_AT};
 use crate::messages::StoreError;
 
 const META: &str = "imbridge_meta";
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 const PAGE: i64 = 1_000;
 
 /// Bring the data to [`VERSION`] unless the marker says it is there.
 pub(super) async fn migrate(store: &MongoMessageStore) -> Result<(), StoreError> {
     let meta = store.collection(META);
     let marker = meta.find_one(doc! { "_id": MESSAGES }).await.map_err(mongo_error)?;
-    if marker.and_then(|m| integer(m.get("version"))).unwrap_or(0) >= VERSION {
+    let version = marker.and_then(|m| integer(m.get("version"))).unwrap_or(0);
+    if version >= VERSION {
         return Ok(());
     }
-    let messages = keys_on_messages(store).await?;
-    let recalls = keys_on_recalls(store).await?;
-    let summaries = keys_on_conversations(store).await?;
-    for index in ["msgidServer_1", UNREAD_INDEX, PAIR_INDEX] {
-        drop_index(store, index).await?;
+    if version < 1 {
+        let messages = keys_on_messages(store).await?;
+        let recalls = keys_on_recalls(store).await?;
+        let summaries = keys_on_conversations(store).await?;
+        for index in ["msgidServer_1", UNREAD_INDEX, PAIR_INDEX] {
+            drop_index(store, index).await?;
+        }
+        tracing::info!(messages, recalls, summaries, "MongoDB message data migrated to provider-neutral keys");
     }
+    let positions = positions_on_conversations(store).await?;
+    tracing::info!(summaries = positions, "MongoDB conversation summaries given their position");
     meta.update_one(doc! { "_id": MESSAGES }, doc! { "$set": { "version": VERSION } })
         .upsert(true)
         .await
         .map_err(mongo_error)?;
-    tracing::info!(messages, recalls, summaries, "MongoDB message data migrated to provider-neutral keys");
     Ok(())
+}
+
+/// Version 2: each conversation summary gets `lastPos` (apply.rs `summary_position`), the one field
+/// its upsert compares, from its `lastAt` and `lastKey`.
+async fn positions_on_conversations(store: &MongoMessageStore) -> Result<u64, StoreError> {
+    let (mut after, mut migrated) = (None, 0);
+    loop {
+        let docs = page(store, CONVERSATIONS, &after, doc! { "lastAt": 1, "lastKey": 1, "lastPos": 1 }).await?;
+        let Some(last) = docs.last() else { return Ok(migrated) };
+        after = last.get("_id").cloned();
+        let statements: Vec<Document> = docs
+            .iter()
+            .filter(|d| !d.contains_key("lastPos"))
+            .filter_map(|d| {
+                let (at, key) = (integer(d.get("lastAt"))?, d.get_str("lastKey").ok()?);
+                let position = summary_position(at, key);
+                // Only if still without one: another instance migrating at the same time may be ahead.
+                let filter = doc! { "_id": d.get("_id")?.clone(), "lastPos": { "$exists": false } };
+                Some(doc! { "q": filter, "u": { "$set": { "lastPos": position } } })
+            })
+            .collect();
+        migrated += statements.len() as u64;
+        store.update_unordered(CONVERSATIONS, &statements).await?;
+    }
 }
 
 /// One page of `collection` after `after` in `_id` order, projected.
