@@ -112,41 +112,15 @@ impl ReplayStore {
         let insert = "INSERT INTO replay_jobs (id, from_ms, to_ms, event_types, include_dead_letters, status, phase, \
                       next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'running', 'raw', ?, ?, ?)";
         // Check and insert under one lock, so that two requests (on two instances) cannot both
-        // pass the check: SQLite's write transaction (BEGIN IMMEDIATE) or a MySQL named lock.
-        let conflict: Option<String> = match &self.sql {
-            Sql::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let conflict =
-                    sqlx::query_scalar(overlapping).bind(job.to_ms).bind(job.from_ms).fetch_optional(&mut *tx).await?;
-                if conflict.is_none() {
-                    sqlx::query(insert)
-                        .bind(&id)
-                        .bind(job.from_ms)
-                        .bind(job.to_ms)
-                        .bind(&event_types)
-                        .bind(job.include_dead_letters)
-                        .bind(now_ms)
-                        .bind(now_ms)
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                conflict
-            }
-            Sql::MySql(pool) => {
-                let mut conn = pool.acquire().await?;
-                let locked: Option<i64> =
-                    sqlx::query_scalar("SELECT GET_LOCK('imbridge.replay_jobs', 10)").fetch_one(&mut *conn).await?;
-                if locked != Some(1) {
-                    // Another request held the lock for 10 s: the database is not keeping up (503).
-                    return Err(sqlx::Error::PoolTimedOut.into());
-                }
-                let outcome = async {
+        // pass the check: SQLite's write transaction (BEGIN IMMEDIATE) or a MySQL named lock. The
+        // check and the insert are the same SQL on both; only the connection type differs.
+        macro_rules! check_and_insert {
+            ($conn:expr) => {
+                async {
                     let conflict: Option<String> = sqlx::query_scalar(overlapping)
                         .bind(job.to_ms)
                         .bind(job.from_ms)
-                        .fetch_optional(&mut *conn)
+                        .fetch_optional(&mut *$conn)
                         .await?;
                     if conflict.is_none() {
                         sqlx::query(insert)
@@ -158,12 +132,29 @@ impl ReplayStore {
                             .bind(now_ms)
                             .bind(now_ms)
                             .bind(now_ms)
-                            .execute(&mut *conn)
+                            .execute(&mut *$conn)
                             .await?;
                     }
                     Ok::<_, sqlx::Error>(conflict)
                 }
-                .await;
+            };
+        }
+        let conflict: Option<String> = match &self.sql {
+            Sql::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let conflict = check_and_insert!(tx).await?;
+                tx.commit().await?;
+                conflict
+            }
+            Sql::MySql(pool) => {
+                let mut conn = pool.acquire().await?;
+                let locked: Option<i64> =
+                    sqlx::query_scalar("SELECT GET_LOCK('imbridge.replay_jobs', 10)").fetch_one(&mut *conn).await?;
+                if locked != Some(1) {
+                    // Another request held the lock for 10 s: the database is not keeping up (503).
+                    return Err(sqlx::Error::PoolTimedOut.into());
+                }
+                let outcome = check_and_insert!(conn).await;
                 let released = sqlx::query("SELECT RELEASE_LOCK('imbridge.replay_jobs')").execute(&mut *conn).await;
                 if released.is_err() {
                     // A named lock belongs to the session: a pooled connection must not keep it.
