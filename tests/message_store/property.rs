@@ -1,6 +1,7 @@
 //! Property: random conversations (messages of every kind, receipts from several devices, recalls),
 //! delivered with duplicates, shuffled, split into random batches applied concurrently, end with
-//! the unread counts, `state` and `recalled` flags of a simple in-memory oracle, and with
+//! the unread counts (per peer, every peer with something unread, the total), `state` and `recalled`
+//! flags of a simple in-memory oracle (a recount from the ops), and with
 //! conversation summaries equal to a recomputation from the messages.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -195,6 +196,18 @@ async fn check(store: &dyn MessageStore, scenario: &Scenario) -> Result<(), Stri
             .collect();
         if counts != expected {
             return Err(format!("unread of {reader}: got {counts:?}, expected {expected:?}"));
+        }
+        // The inbox's views of the same counts: every peer with something unread, and the total.
+        let all = store.unread_all(&named.accounts[reader]).await.map_err(|e| e.to_string())?;
+        // Keyed by the stored (lowercased) accid.
+        let nonzero: HashMap<String, u64> =
+            expected.into_iter().filter(|(_, n)| *n > 0).map(|(peer, n)| (peer.to_lowercase(), n)).collect();
+        if all != nonzero {
+            return Err(format!("unread_all of {reader}: got {all:?}, expected {nonzero:?}"));
+        }
+        let total = store.unread_total(&named.accounts[reader]).await.map_err(|e| e.to_string())?;
+        if total != nonzero.values().sum::<u64>() {
+            return Err(format!("unread_total of {reader}: got {total}, expected {nonzero:?}"));
         }
     }
     check_summaries(store, &named).await?;

@@ -7,7 +7,7 @@
 //! stored message it covers. Whichever of a message and its receipt (or recall) is written second
 //! sees the first.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use sqlx::{Sqlite, SqlitePool, Transaction};
@@ -26,15 +26,52 @@ pub(super) async fn apply(
     }
     let plan = BatchPlan::new(batch, raw_retention);
     let mut tx = writer.begin().await.map_err(sql_error)?;
+    let mut unread = UnreadDeltas::default();
     let raw_duplicate = insert_raws(&mut tx, &plan).await?;
-    let recall_duplicate = insert_recalls(&mut tx, &plan).await?;
-    advance_watermarks(&mut tx, &plan).await?;
+    let recall_duplicate = insert_recalls(&mut tx, &plan, &mut unread).await?;
+    advance_watermarks(&mut tx, &plan, &mut unread).await?;
     upsert_presence(&mut tx, &plan).await?;
-    let message_duplicate = insert_messages(&mut tx, &plan).await?;
+    let message_duplicate = insert_messages(&mut tx, &plan, &mut unread).await?;
     advance_conversations(&mut tx, &plan).await?;
+    unread.write(&mut tx).await?;
     // Durable once this returns: WAL with synchronous=FULL syncs the log on commit.
     tx.commit().await.map_err(sql_error)?;
     Ok(plan.outcomes(batch.len(), &raw_duplicate, &message_duplicate, &recall_duplicate))
+}
+
+/// How the batch changed `unread_counts`, per (reader, peer): +1 for each new message that counts as
+/// unread, −1 for each stored message a receipt or a recall stops counting. Every change comes from
+/// the row a statement of this transaction changed (its `RETURNING` clause), so adding them to the
+/// counts keeps each count equal to counting the messages (`migrate_unread.sql` built the first
+/// counts that way). A redelivered fact changes no row, so it changes no count.
+#[derive(Default)]
+struct UnreadDeltas(HashMap<(String, String), i64>);
+
+impl UnreadDeltas {
+    fn add(&mut self, reader: String, peer: String, by: i64) {
+        *self.0.entry((reader, peer)).or_default() += by;
+    }
+
+    async fn write(self, tx: &mut Transaction<'_, Sqlite>) -> Result<(), StoreError> {
+        let rows: Vec<(String, String, i64)> =
+            self.0.into_iter().filter(|(_, by)| *by != 0).map(|((reader, peer), by)| (reader, peer, by)).collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // One statement for any number of rows (a JSON array bound once). Not a padded multi-row
+        // VALUES: a repeated row would add its change twice.
+        sqlx::query(
+            "INSERT INTO unread_counts (reader, peer, n)
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+             FROM json_each(?) WHERE true
+             ON CONFLICT (reader, peer) DO UPDATE SET n = n + excluded.n",
+        )
+        .bind(serde_json::to_string(&rows).map_err(internal)?)
+        .execute(&mut **tx)
+        .await
+        .map_err(sql_error)?;
+        Ok(())
+    }
 }
 
 /// Rows per multi-row statement. Every row is one statement's worth of work for SQLite either way;
@@ -105,7 +142,11 @@ async fn insert_raws(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Resu
     Ok(duplicate)
 }
 
-async fn insert_recalls(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Result<Vec<bool>, StoreError> {
+async fn insert_recalls(
+    tx: &mut Transaction<'_, Sqlite>,
+    plan: &BatchPlan,
+    unread: &mut UnreadDeltas,
+) -> Result<Vec<bool>, StoreError> {
     let mut duplicate = Vec::with_capacity(plan.recalls.len());
     for chunk in plan.recalls.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
@@ -121,20 +162,31 @@ async fn insert_recalls(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> R
         duplicate.extend(duplicates(chunk.iter().map(|r| r.key.as_str()), inserted.into_iter().collect()));
         // Also for duplicate recalls: cheap, and it keeps the rule "a recall fact implies the flag"
         // free of any assumption about how the first delivery ended.
+        // RETURNING sees the row as updated; `state` is not changed here, so "counted" is what the
+        // message was before it was recalled.
         let sql = format!(
-            "UPDATE messages SET recalled = 1 WHERE recalled = 0 AND msg_key IN ({})",
+            "UPDATE messages SET recalled = 1 WHERE recalled = 0 AND msg_key IN ({})
+             RETURNING to_acc, from_acc, conversation = 'p2p' AND counts_unread = 1 AND state = 0",
             values("?", chunk.len())
         );
-        let mut update = sqlx::query(&sql);
+        let mut update = sqlx::query_as::<_, (String, String, bool)>(&sql);
         for recall in padded(chunk) {
             update = update.bind(&recall.key);
         }
-        update.execute(&mut **tx).await.map_err(sql_error)?;
+        for (reader, peer, counted) in update.fetch_all(&mut **tx).await.map_err(sql_error)? {
+            if counted {
+                unread.add(reader, peer, -1);
+            }
+        }
     }
     Ok(duplicate)
 }
 
-async fn advance_watermarks(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Result<(), StoreError> {
+async fn advance_watermarks(
+    tx: &mut Transaction<'_, Sqlite>,
+    plan: &BatchPlan,
+    unread: &mut UnreadDeltas,
+) -> Result<(), StoreError> {
     for (reader, peer, read_up_to_ms) in plan.watermark_advances() {
         sqlx::query(
             "INSERT INTO read_watermarks (reader, peer, read_up_to_ms) VALUES (?, ?, ?)
@@ -147,16 +199,19 @@ async fn advance_watermarks(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) 
         .execute(&mut **tx)
         .await
         .map_err(sql_error)?;
-        sqlx::query(
+        let read: Vec<bool> = sqlx::query_scalar(
             "UPDATE messages SET state = 1
-             WHERE to_acc = ? AND from_acc = ? AND conversation = 'p2p' AND state = 0 AND sent_at_ms <= ?",
+             WHERE to_acc = ? AND from_acc = ? AND conversation = 'p2p' AND state = 0 AND sent_at_ms <= ?
+             RETURNING counts_unread = 1 AND recalled = 0",
         )
         .bind(reader)
         .bind(peer)
         .bind(read_up_to_ms)
-        .execute(&mut **tx)
+        .fetch_all(&mut **tx)
         .await
         .map_err(sql_error)?;
+        let counted = read.into_iter().filter(|&counted| counted).count();
+        unread.add(reader.to_owned(), peer.to_owned(), -(counted as i64));
     }
     Ok(())
 }
@@ -206,7 +261,11 @@ async fn advance_conversations(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPla
     Ok(())
 }
 
-async fn insert_messages(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> Result<Vec<bool>, StoreError> {
+async fn insert_messages(
+    tx: &mut Transaction<'_, Sqlite>,
+    plan: &BatchPlan,
+    unread: &mut UnreadDeltas,
+) -> Result<Vec<bool>, StoreError> {
     // Per row: key, to, from, conversation, counts_unread, sent_at, then conversation, sent_at, to,
     // from again for the state (to = the reader of the watermark, from = its peer; a comparison with
     // a missing watermark is NULL, which CASE treats as false: unread), the key again for the
@@ -221,10 +280,12 @@ async fn insert_messages(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> 
         let sql = format!(
             "INSERT INTO messages
                  (msg_key, to_acc, from_acc, conversation, counts_unread, sent_at_ms, state, recalled, document)
-             VALUES {} ON CONFLICT (msg_key) DO NOTHING RETURNING msg_key",
+             VALUES {} ON CONFLICT (msg_key) DO NOTHING
+             RETURNING msg_key, to_acc, from_acc,
+                       conversation = 'p2p' AND counts_unread = 1 AND state = 0 AND recalled = 0",
             values(ROW, chunk.len())
         );
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        let mut query = sqlx::query_as::<_, (String, String, String, bool)>(&sql);
         for message in padded(chunk) {
             query = query
                 .bind(&message.key)
@@ -240,8 +301,14 @@ async fn insert_messages(tx: &mut Transaction<'_, Sqlite>, plan: &BatchPlan) -> 
                 .bind(&message.key)
                 .bind(serde_json::to_string(&message.document).map_err(internal)?);
         }
-        let inserted = query.fetch_all(&mut **tx).await.map_err(sql_error)?;
-        duplicate.extend(duplicates(chunk.iter().map(|m| m.key.as_str()), inserted.into_iter().collect()));
+        let mut inserted = HashSet::new();
+        for (key, reader, peer, counted) in query.fetch_all(&mut **tx).await.map_err(sql_error)? {
+            if counted {
+                unread.add(reader, peer, 1);
+            }
+            inserted.insert(key);
+        }
+        duplicate.extend(duplicates(chunk.iter().map(|m| m.key.as_str()), inserted));
     }
     Ok(duplicate)
 }

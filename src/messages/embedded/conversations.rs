@@ -123,16 +123,12 @@ impl EmbeddedMessageStore {
     }
 
     pub(super) async fn unread_everywhere(&self, reader: &str) -> Result<HashMap<String, u64>, StoreError> {
-        // The partial unread index holds only unread one-to-one messages: the cost grows with them.
-        let rows = sqlx::query(
-            "SELECT from_acc, COUNT(*) FROM messages
-             WHERE to_acc = ? AND conversation = 'p2p' AND state = 0 AND counts_unread = 1 AND recalled = 0
-             GROUP BY from_acc",
-        )
-        .bind(lower(reader))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(sql_error)?;
+        // The kept counts' partial index holds only the conversations with something unread.
+        let rows = sqlx::query("SELECT peer, n FROM unread_counts WHERE reader = ? AND n > 0")
+            .bind(lower(reader))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(sql_error)?;
         rows.iter()
             .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?.unsigned_abs())))
             .collect::<Result<_, sqlx::Error>>()
@@ -140,14 +136,11 @@ impl EmbeddedMessageStore {
     }
 
     pub(super) async fn unread_count(&self, reader: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messages
-             WHERE to_acc = ? AND conversation = 'p2p' AND state = 0 AND counts_unread = 1 AND recalled = 0",
-        )
-        .bind(lower(reader))
-        .fetch_one(&self.reader)
-        .await
-        .map_err(sql_error)?;
+        let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(n), 0) FROM unread_counts WHERE reader = ? AND n > 0")
+            .bind(lower(reader))
+            .fetch_one(&self.reader)
+            .await
+            .map_err(sql_error)?;
         Ok(n.unsigned_abs())
     }
 

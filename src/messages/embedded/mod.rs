@@ -33,7 +33,8 @@ const SCHEMA: &str = include_str!("schema.sql");
 
 /// Data migrations, by the `PRAGMA user_version` they bring a file to. Each runs once, in one
 /// transaction with the version bump, so a crash half-way leaves the file as it was.
-const MIGRATIONS: [&str; 2] = [include_str!("migrate_keys.sql"), include_str!("migrate_query.sql")];
+const MIGRATIONS: [&str; 3] =
+    [include_str!("migrate_keys.sql"), include_str!("migrate_query.sql"), include_str!("migrate_unread.sql")];
 
 /// Create what is missing (every schema statement is idempotent) and migrate the data to the
 /// current version.
@@ -204,13 +205,11 @@ impl MessageStore for EmbeddedMessageStore {
             HashMap::new()
         } else {
             // One statement whatever the number of peers (a JSON array bound once), so it is
-            // prepared once and cached; the terms on conversation and state select the partial
-            // index, which covers the query.
+            // prepared once and cached; one primary-key lookup per peer in the kept counts, however
+            // long the conversations' histories are.
             let rows = sqlx::query(
-                "SELECT from_acc, COUNT(*) FROM messages
-                 WHERE to_acc = ? AND from_acc IN (SELECT value FROM json_each(?))
-                   AND conversation = 'p2p' AND state = 0 AND counts_unread = 1 AND recalled = 0
-                 GROUP BY from_acc",
+                "SELECT peer, n FROM unread_counts
+                 WHERE reader = ? AND peer IN (SELECT value FROM json_each(?)) AND n > 0",
             )
             .bind(lower(reader))
             .bind(serde_json::to_string(&wanted).map_err(internal)?)

@@ -15,9 +15,9 @@ CREATE TABLE IF NOT EXISTS messages (
     document TEXT NOT NULL                 -- JSON, without state and recalled
 );
 
--- Holds only unread one-to-one messages, so it stays small; serves the unread count and the read
--- receipt's state update. The last two columns are constant in it, but listing them lets SQLite
--- answer the unread count from the index alone (a covering index) without reading the rows.
+-- Holds only unread one-to-one messages, so it stays small; serves the read receipt's state update
+-- and the count that builds `unread_counts` (migration 3). The last two columns are constant in it,
+-- but listing them lets SQLite count from the index alone (a covering index) without the rows.
 CREATE INDEX IF NOT EXISTS messages_unread
     ON messages (to_acc, from_acc, counts_unread, recalled, sent_at_ms, conversation, state)
     WHERE conversation = 'p2p' AND state = 0;
@@ -36,6 +36,19 @@ CREATE TABLE IF NOT EXISTS conversations (
     PRIMARY KEY (owner, peer)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS conversations_recent ON conversations (owner, last_at_ms DESC, peer);
+
+-- Unread one-to-one messages per (reader, peer): the count the unread queries answer from, so their
+-- cost does not grow with the history of a conversation. Kept in the same transaction as every fact
+-- that changes it (a new message, a receipt, a recall; apply.rs) and built from the messages by
+-- migration 3, so it always equals counting them (the property test checks it against an oracle).
+CREATE TABLE IF NOT EXISTS unread_counts (
+    reader TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (reader, peer)
+) WITHOUT ROWID;
+-- A reader's conversations with something unread (the inbox's total and its unread-only filter).
+CREATE INDEX IF NOT EXISTS unread_counts_nonzero ON unread_counts (reader, peer, n) WHERE n > 0;
 
 CREATE TABLE IF NOT EXISTS read_watermarks (
     reader TEXT NOT NULL,
