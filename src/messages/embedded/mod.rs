@@ -69,6 +69,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct EmbeddedMessageStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The background checkpointer's connection (file stores only).
+    checkpointer: Option<SqlitePool>,
     raw_retention: Duration,
 }
 
@@ -99,14 +101,21 @@ impl EmbeddedMessageStore {
                 .await
                 .map_err(sql_error)?;
             prepare(&pool).await?;
-            EmbeddedMessageStore { writer: pool.clone(), reader: pool, raw_retention }
+            EmbeddedMessageStore { writer: pool.clone(), reader: pool, checkpointer: None, raw_retention }
         } else {
             create_parent_dir(base.get_filename())?;
             let writer_options = base
                 .clone()
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full);
+                .synchronous(SqliteSynchronous::Full)
+                // A multi-row insert keeps a statement journal (to undo just that statement); past
+                // 64 KiB SQLite spills it to a temporary file, which cost the writer a sixth of its
+                // time in the P1 profile (BENCHMARKS.md). In memory it is a few hundred KiB at most.
+                .pragma("temp_store", "memory")
+                // The background checkpointer keeps the log short (spawn_checkpointer); this is
+                // only the backstop should it stop, at ten times SQLite's default of 1 000 pages.
+                .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES.to_string());
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -118,19 +127,86 @@ impl EmbeddedMessageStore {
             let reader = SqlitePoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(base.read_only(true))
+                .connect_with(base.clone().read_only(true))
                 .await
                 .map_err(sql_error)?;
-            EmbeddedMessageStore { writer, reader, raw_retention }
+            let checkpointer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(base)
+                .await
+                .map_err(sql_error)?;
+            spawn_checkpointer(checkpointer.clone());
+            EmbeddedMessageStore { writer, reader, checkpointer: Some(checkpointer), raw_retention }
         };
         Ok(store)
     }
 
-    /// Close both pools (waits for connections in use to be returned).
+    /// Close the pools (waits for connections in use to be returned); the checkpointer stops.
     pub async fn close(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.close().await;
+        }
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// One round of the background checkpointer: passive, then a restart if the log grew long.
+async fn checkpoint(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    // (busy, pages in the log, pages copied)
+    let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await?;
+    if log >= RESTART_AT_PAGES {
+        sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(pool).await?;
+    }
+    Ok(())
+}
+
+/// How often the background checkpointer copies committed WAL frames into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// A log this long (pages of 4 KiB) after a passive checkpoint gets a `RESTART` checkpoint, which
+/// waits for the writer between two transactions so that the next one starts the log afresh.
+const RESTART_AT_PAGES: i64 = 4_000;
+
+/// The writer's own automatic checkpoint, the backstop.
+const WRITER_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
+/// Copies committed WAL frames into the database file on its own connection (so on its own sqlx
+/// thread), beside the writer instead of inside its commits. In the P1 profile, the checkpoint
+/// SQLite runs at the end of a commit once the log holds 1 000 pages took a seventh of the
+/// writer's time (copying pages and two `fsync`s), all of it while callbacks waited for their
+/// acknowledgement. A `PASSIVE` checkpoint takes no write lock, so the writer never waits for it;
+/// but under steady writes the log never ends fully copied, and SQLite starts it afresh only then.
+/// So once it passes [`RESTART_AT_PAGES`] a `RESTART` checkpoint copies the few pages left and
+/// lets the next transaction reuse the log from its start. The writer's automatic checkpoint at
+/// [`WRITER_AUTOCHECKPOINT_PAGES`] bounds the log should this task stop.
+fn spawn_checkpointer(pool: SqlitePool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                break;
+            }
+            match checkpoint(&pool).await {
+                Ok(_) if failing => {
+                    failing = false;
+                    tracing::info!("background WAL checkpoints work again");
+                }
+                Ok(_) => {}
+                Err(sqlx::Error::PoolClosed) => break,
+                // Logged once per run of failures: the writer's own checkpoints still bound the log.
+                Err(error) if !failing => {
+                    failing = true;
+                    tracing::warn!(%error, "background WAL checkpoint failed; the writer checkpoints on its own");
+                }
+                Err(_) => {}
+            }
+        }
+    });
 }
 
 fn create_parent_dir(file: &Path) -> Result<(), StoreError> {
