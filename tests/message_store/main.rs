@@ -159,6 +159,35 @@ async fn embedded_file_store_is_durable_across_reopen() {
     assert_eq!(mode, "wal");
 }
 
+/// Committed pages reach the database file from the background checkpointer, without any writer
+/// commit doing it: the writer's own automatic checkpoint (at 10 000 pages, 40 MiB of log) is not
+/// reached by these ~2 000 messages, so a main file that grew means the checkpointer copied them.
+#[tokio::test]
+async fn embedded_file_store_checkpoints_in_the_background() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("messages.db");
+    let store = EmbeddedMessageStore::open(&format!("sqlite://{}", file.display()), RETENTION).await.unwrap();
+    let before = std::fs::metadata(&file).unwrap().len();
+    for batch in 0..20 {
+        let callbacks: Vec<_> = (0..100)
+            .map(|i| events::callback(vec![events::chat(&format!("bg{batch}_{i}"), "shop", "buyer", batch * 100 + i)]))
+            .collect();
+        store.apply(&callbacks).await.unwrap();
+    }
+    let mut grown = 0;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        grown = std::fs::metadata(&file).unwrap().len() - before;
+        if grown > 1 << 20 {
+            break;
+        }
+    }
+    assert!(grown > 1 << 20, "the database file grew by only {grown} bytes: nothing was checkpointed");
+    let wal = std::fs::metadata(dir.path().join("messages.db-wal")).map(|m| m.len()).unwrap_or(0);
+    assert!(wal < 20 << 20, "the log is {wal} bytes");
+    store.close().await;
+}
+
 #[tokio::test]
 #[ignore = "needs MongoDB"]
 async fn mongodb_creates_its_indexes_at_start_up() {
