@@ -16,7 +16,9 @@
 //! applies one read receipt per pair that received at least two, covering the first half of what
 //! the pair received in this stage (and so everything before it). The second half of each stage
 //! stays unread: the unread messages grow with the stage (about 0.4 x its messages), which the
-//! table shows as the mean unread total per P2 query and the seller's total unread.
+//! table shows as the mean unread total per P2 query and the seller's total unread. With
+//! `--unread-tail N` the receipt covers all but the pair's last N new messages instead, so what is
+//! unread stays the same size at every stage and only the history grows.
 //!
 //! Seeding goes through `MessageStore::apply` in batches, as P2 and P6 seed. A blocking thread builds
 //! and parses the next batches while the current one is written; the stage's rate is its messages
@@ -71,6 +73,11 @@ pub struct P8Args {
     /// Callbacks per `apply` while seeding.
     #[arg(long, default_value_t = 1_000)]
     pub seed_batch: usize,
+    /// Each stage's receipt leaves only the pair's last N new messages unread instead of the second
+    /// half, so the unread messages stay bounded while the history grows (history's own cost,
+    /// without the growth of what is unread).
+    #[arg(long)]
+    pub unread_tail: Option<usize>,
     /// Where the SVG goes; the CSV of the same numbers goes next to it (same name, `.csv`).
     #[arg(long, default_value = "bench/p8-growth.svg")]
     pub plot: PathBuf,
@@ -90,6 +97,8 @@ struct Layout {
     buyers: usize,
     peers: usize,
     conversations: usize,
+    /// `--unread-tail`: None leaves half of each stage unread.
+    unread_tail: Option<usize>,
 }
 
 impl Layout {
@@ -121,9 +130,18 @@ impl Layout {
         n - n * self.unread_pairs() / self.pairs()
     }
 
+    /// How many of a pair's `new` messages of a stage its receipt covers (the first ones).
+    fn read_of(&self, new: usize) -> usize {
+        match self.unread_tail {
+            None => new / 2,
+            Some(tail) => new.saturating_sub(tail),
+        }
+    }
+
     fn marker(&self, seed: &Seed, seeded: usize) -> String {
+        let tail = self.unread_tail.map_or(-1, |t| t as i64);
         format!(
-            "buyers={} peers={} conversations={} first_key={} base_ms={} seeded={seeded}\n",
+            "buyers={} peers={} conversations={} unread_tail={tail} first_key={} base_ms={} seeded={seeded}\n",
             self.buyers, self.peers, self.conversations, seed.first_key, seed.base_ms
         )
     }
@@ -183,6 +201,7 @@ pub async fn run(args: P8Args) -> anyhow::Result<()> {
         buyers: args.buyers.unwrap_or(if mongo { 2 } else { 100 }),
         peers: args.peers,
         conversations: args.conversations.unwrap_or(if mongo { 200 } else { 10_000 }),
+        unread_tail: args.unread_tail,
     };
     ensure!(sizes.windows(2).all(|w| w[0] < w[1]) && sizes[0] > 0, "--sizes must be ascending and positive");
     ensure!(layout.buyers > 0 && layout.peers > 0 && args.seed_batch > 0, "--buyers, --peers, --seed-batch > 0");
@@ -195,12 +214,13 @@ pub async fn run(args: P8Args) -> anyhow::Result<()> {
     let binary = server::server_binary(args.server_bin.as_deref())?;
     println!(
         "P8 cost growth: one {:?} store grown to {sizes:?} messages; {} pairs: {} buyers x {} shops (P2) \
-         and a seller with {} conversations (P6), interleaved",
+         and a seller with {} conversations (P6), interleaved; each stage's receipts leave {}",
         args.store,
         layout.pairs(),
         layout.buyers,
         layout.peers,
-        layout.conversations
+        layout.conversations,
+        layout.unread_tail.map_or("its second half unread".to_owned(), |t| format!("the last {t} per pair unread"))
     );
 
     let scratch;
@@ -308,8 +328,9 @@ fn resume(marker: &Path, layout: Layout) -> anyhow::Result<Option<(Seed, usize)>
     let field =
         |name: &str| text.split_whitespace().find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')).map(str::to_owned);
     let number = |name: &str| field(name).and_then(|v| v.parse::<i64>().ok());
-    let kept = (number("buyers"), number("peers"), number("conversations"));
-    let ours = (Some(layout.buyers as i64), Some(layout.peers as i64), Some(layout.conversations as i64));
+    let kept = (number("buyers"), number("peers"), number("conversations"), number("unread_tail"));
+    let tail = layout.unread_tail.map_or(-1, |t| t as i64);
+    let ours = (Some(layout.buyers as i64), Some(layout.peers as i64), Some(layout.conversations as i64), Some(tail));
     if kept != ours {
         return Ok(None);
     }
@@ -393,10 +414,11 @@ fn build(
         // The pair's messages in this stage: first, first + pairs, ... below range.end.
         let first = range.start + (q + pairs - range.start % pairs) % pairs;
         let count = if first < range.end { (range.end - 1 - first) / pairs + 1 } else { 0 };
-        if count < 2 {
+        let read = layout.read_of(count);
+        if read == 0 {
             continue;
         }
-        let last_read = first + (count / 2 - 1) * pairs;
+        let last_read = first + (read - 1) * pairs;
         records.push(parser.applied(&corpus::read_receipt_body(reader, peer, seed.sent_at(last_read)))?);
         if records.len() == batch && !send(&mut records, true) {
             return Ok(());
@@ -492,10 +514,11 @@ fn write_outputs(svg: &Path, csv: &Path, layout: Layout, stages: &[Stage]) -> an
     let latency = Panel {
         title: "p99 latency, one request at a time".into(),
         x_label: "stored messages (log scale)".into(),
-        y_label: "p99 (ms)".into(),
+        y_label: "p99 (ms, log scale)".into(),
         x_scale: Scale::Log,
-        y_scale: Scale::Linear,
-        y_from_zero: true,
+        // The paths differ by orders of magnitude; on a log scale each one's growth stays visible.
+        y_scale: Scale::Log,
+        y_from_zero: false,
         series: vec![
             series("P2 unread, raw store", |s| s.p2_raw.p99),
             series("P2 POST /v1/unread", |s| s.p2_http.p99),
@@ -515,8 +538,9 @@ fn write_outputs(svg: &Path, csv: &Path, layout: Layout, stages: &[Stage]) -> an
             points: stages.iter().filter_map(|s| Some((s.size as f64, s.seeding?.rate()))).collect(),
         }],
     };
+    let unread = layout.unread_tail.map_or("half of each stage unread".to_owned(), |t| format!("last {t} unread"));
     let title = format!(
-        "P8 cost growth: {} buyers x {} shops + a seller with {} conversations",
+        "P8 cost growth: {} buyers x {} shops + a seller with {} conversations, {unread}",
         layout.buyers, layout.peers, layout.conversations
     );
     plot::write_svg(svg, &title, &[latency, seeding])?;
@@ -578,7 +602,7 @@ mod tests {
 
     #[test]
     fn every_pair_gets_a_slot_and_the_sets_interleave() {
-        let layout = Layout { buyers: 3, peers: 2, conversations: 6 };
+        let layout = Layout { buyers: 3, peers: 2, conversations: 6, unread_tail: None };
         let pairs: Vec<(String, String)> = (0..layout.pairs()).map(|q| layout.pair(q)).collect();
         let unique: std::collections::HashSet<_> = pairs.iter().collect();
         assert_eq!(unique.len(), 12);
