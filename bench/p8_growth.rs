@@ -506,13 +506,16 @@ fn table(stages: &[Stage]) -> Table {
 }
 
 fn write_outputs(svg: &Path, csv: &Path, layout: Layout, stages: &[Stage]) -> anyhow::Result<()> {
+    let unread = layout
+        .unread_tail
+        .map_or("half of each stage left unread".to_owned(), |t| format!("all but the last {t} per pair read"));
     let millis = |d: Duration| d.as_secs_f64() * 1000.0;
     let series = |name: &str, p99: fn(&Stage) -> Duration| Series {
         name: name.to_owned(),
         points: stages.iter().map(|s| (s.size as f64, millis(p99(s)))).collect(),
     };
     let latency = Panel {
-        title: "p99 latency, one request at a time".into(),
+        title: format!("p99, one request at a time; {unread}"),
         x_label: "stored messages (log scale)".into(),
         y_label: "p99 (ms, log scale)".into(),
         x_scale: Scale::Log,
@@ -538,9 +541,8 @@ fn write_outputs(svg: &Path, csv: &Path, layout: Layout, stages: &[Stage]) -> an
             points: stages.iter().filter_map(|s| Some((s.size as f64, s.seeding?.rate()))).collect(),
         }],
     };
-    let unread = layout.unread_tail.map_or("half of each stage unread".to_owned(), |t| format!("last {t} unread"));
     let title = format!(
-        "P8 cost growth: {} buyers x {} shops + a seller with {} conversations, {unread}",
+        "P8 cost growth: {} buyers x {} shops + a seller with {} conversations",
         layout.buyers, layout.peers, layout.conversations
     );
     plot::write_svg(svg, &title, &[latency, seeding])?;

@@ -51,12 +51,7 @@ pub fn svg(title: &str, panels: &[Panel]) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(out, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
-    let _ = writeln!(
-        out,
-        r#"<text x="{}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
-        WIDTH / 2.0,
-        escape(title)
-    );
+    heading(&mut out, WIDTH / 2.0, 22.0, 15.0, title);
     for (i, panel) in panels.iter().enumerate() {
         draw_panel(&mut out, panel, TITLE_HEIGHT + PANEL_HEIGHT * i as f64);
     }
@@ -159,13 +154,7 @@ fn draw_panel(out: &mut String, panel: &Panel, top: f64) {
     let px = |x: f64| x_axis.fraction(x).map(|f| x0 + f * (x1 - x0));
     let py = |y: f64| y_axis.fraction(y).map(|f| y0 - f * (y0 - y1));
 
-    let _ = writeln!(
-        out,
-        r#"<text x="{}" y="{}" text-anchor="middle" font-size="13" font-weight="bold">{}</text>"#,
-        (x0 + x1) / 2.0,
-        top + 20.0,
-        escape(&panel.title)
-    );
+    heading(out, (x0 + x1) / 2.0, top + 20.0, 13.0, &panel.title);
     for (value, label) in &x_axis.ticks {
         let x = x0 + (value - x_axis.lo) / (x_axis.hi - x_axis.lo) * (x1 - x0);
         let _ = writeln!(out, r##"<line x1="{x:.1}" y1="{y1:.1}" x2="{x:.1}" y2="{y0:.1}" stroke="#e0e0e0"/>"##);
@@ -224,6 +213,23 @@ fn draw_panel(out: &mut String, panel: &Panel, top: f64) {
         let _ =
             writeln!(out, r#"<text x="{:.1}" y="{:.1}">{}</text>"#, x1 + 38.0, legend_y + 4.0, escape(&series.name));
     }
+}
+
+/// Bold text centred on `x`; squeezed (SVG `textLength`) when it would run off the picture.
+fn heading(out: &mut String, x: f64, y: f64, size: f64, text: &str) {
+    // A generous guess at a bold sans-serif glyph's mean width; no font metrics here.
+    let estimate = text.chars().count() as f64 * size * 0.66;
+    let room = 2.0 * x.min(WIDTH - x) - 16.0;
+    let fit = if estimate > room {
+        format!(r#" textLength="{room:.0}" lengthAdjust="spacingAndGlyphs""#)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        r#"<text x="{x:.1}" y="{y:.1}" text-anchor="middle" font-size="{size}" font-weight="bold"{fit}>{}</text>"#,
+        escape(text)
+    );
 }
 
 /// 1, 2 or 5 times a power of ten, at least `raw`.
@@ -306,5 +312,11 @@ mod tests {
         assert_eq!(doc.matches("<polyline").count(), 2);
         assert!(doc.contains("p99 &lt;ms&gt; &amp; more"));
         assert!(doc.starts_with("<svg") && doc.trim_end().ends_with("</svg>"));
+    }
+
+    #[test]
+    fn a_long_title_is_squeezed_into_the_picture() {
+        assert!(!svg("short", &[]).contains("textLength"));
+        assert!(svg(&"a very long title ".repeat(8), &[]).contains(r#"textLength="804""#));
     }
 }
