@@ -14,9 +14,12 @@ mod p1_ingest;
 mod p2_unread;
 mod p3_fanout;
 mod p4_memory;
+mod p4_soak;
 mod p5_startup;
 mod p6_inbox;
 mod p7_routing;
+mod p8_growth;
+mod plot;
 mod server;
 mod stats;
 mod stores;
@@ -47,12 +50,16 @@ enum Figure {
     P3(p3_fanout::P3Args),
     /// The service's memory at 1 000 concurrent connections.
     P4(p4_memory::P4Args),
+    /// The service's memory over a long mixed load (default 30 min): does it level off? Writes a plot.
+    P4Soak(p4_soak::P4SoakArgs),
     /// Start-up time to ready.
     P5(p5_startup::P5Args),
     /// Inbox: the first page of GET /v1/conversations vs the raw store query.
     P6(p6_inbox::P6Args),
     /// Customer-service routing: concurrent POST /v1/shops/{id}/chats vs POST /v1/chats, capacity checked.
     P7(p7_routing::P7Args),
+    /// Cost growth: P2 and P6 and the seeding rate as one store grows to 10 M messages. Writes a plot.
+    P8(p8_growth::P8Args),
 }
 
 fn main() -> ExitCode {
@@ -66,9 +73,11 @@ fn main() -> ExitCode {
             Figure::P2(args) => p2_unread::run(args).await,
             Figure::P3(args) => p3_fanout::run(args).await,
             Figure::P4(args) => p4_memory::run(args).await,
+            Figure::P4Soak(args) => p4_soak::run(args).await,
             Figure::P5(args) => p5_startup::run(args).await,
             Figure::P6(args) => p6_inbox::run(args).await,
             Figure::P7(args) => p7_routing::run(args).await,
+            Figure::P8(args) => p8_growth::run(args).await,
         }
     });
     println!();

@@ -154,7 +154,7 @@ async fn measure(args: &P2Args, layout: Layout, binary: &Path, dir: &Path, targe
         StoreKind::Mongo => 50,
     });
     let warmup = args.warmup.unwrap_or(measured / 10);
-    let queries = random_queries(layout, warmup + measured);
+    let queries = random_queries(layout.readers(), layout.peers, warmup + measured);
     let (raw_latency, raw_answers) = raw_queries(store.as_ref(), &queries, warmup).await?;
     println!("  raw MessageStore::unread: p50 {}, p99 {}", ms(raw_latency.p50), ms(raw_latency.p99));
 
@@ -175,10 +175,7 @@ async fn measure(args: &P2Args, layout: Layout, binary: &Path, dir: &Path, targe
     sim.shutdown().await;
     let (http_latency, http_answers) = http.with_context(|| format!("the service said:\n{log}"))?;
 
-    // The same numbers both ways, or the comparison means nothing.
-    for (i, (raw, http)) in raw_answers.iter().zip(&http_answers).enumerate() {
-        ensure!(raw == http, "query {i}: the store says {raw} unread, the API says {http}");
-    }
+    check_agreement(&raw_answers, &http_answers)?;
     let mean_total = raw_answers.iter().sum::<u64>() as f64 / raw_answers.len().max(1) as f64;
 
     let mut table = Table::new(&["path", "queries", "p50", "p99", "max", "mean"]);
@@ -239,11 +236,11 @@ fn row(label: &str, l: &Latency) -> Vec<String> {
     vec![label.to_owned(), l.count.to_string(), ms(l.p50), ms(l.p99), ms(l.max), ms(l.mean)]
 }
 
-fn buyer(reader: usize) -> String {
+pub(crate) fn buyer(reader: usize) -> String {
     format!("buyer_{reader:05}")
 }
 
-fn shop(peer: usize) -> String {
+pub(crate) fn shop(peer: usize) -> String {
     format!("shop_{peer:05}")
 }
 
@@ -296,21 +293,30 @@ async fn seed(store: &dyn MessageStore, layout: Layout, batch: usize) -> anyhow:
     Ok(())
 }
 
-struct Query {
-    accid: String,
-    peers: Vec<String>,
+pub(crate) struct Query {
+    pub(crate) accid: String,
+    pub(crate) peers: Vec<String>,
 }
 
-/// Random buyers (fixed seed: both paths and every run ask the same questions), each with all its
-/// shops.
-fn random_queries(layout: Layout, count: usize) -> Vec<Query> {
+/// Random buyers among `readers` (fixed seed: both paths and every run ask the same questions),
+/// each with all its `peers` shops.
+pub(crate) fn random_queries(readers: usize, peers: usize, count: usize) -> Vec<Query> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(2024);
-    let peers: Vec<String> = (0..layout.peers).map(shop).collect();
-    (0..count).map(|_| Query { accid: buyer(rng.gen_range(0..layout.readers())), peers: peers.clone() }).collect()
+    let peers: Vec<String> = (0..peers).map(shop).collect();
+    (0..count).map(|_| Query { accid: buyer(rng.gen_range(0..readers)), peers: peers.clone() }).collect()
 }
 
-/// Latency of the measured queries and every measured query's total.
-async fn raw_queries(
+/// The same numbers both ways, or the comparison means nothing.
+pub(crate) fn check_agreement(raw: &[u64], http: &[u64]) -> anyhow::Result<()> {
+    ensure!(raw.len() == http.len(), "{} raw answers, {} HTTP answers", raw.len(), http.len());
+    for (i, (raw, http)) in raw.iter().zip(http).enumerate() {
+        ensure!(raw == http, "query {i}: the store says {raw} unread, the API says {http}");
+    }
+    Ok(())
+}
+
+/// Latency of the measured queries (those after the first `warmup`) and every measured query's total.
+pub(crate) async fn raw_queries(
     store: &dyn MessageStore,
     queries: &[Query],
     warmup: usize,
@@ -329,7 +335,8 @@ async fn raw_queries(
     Ok((Latency::of(latencies), totals))
 }
 
-async fn http_queries(
+/// [`raw_queries`] through `POST /v1/unread`, one connection, one query at a time.
+pub(crate) async fn http_queries(
     addr: std::net::SocketAddr,
     queries: &[Query],
     warmup: usize,

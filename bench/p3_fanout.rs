@@ -20,7 +20,7 @@ use crate::corpus::{APP_KEY, APP_SECRET};
 use crate::server::{self, ScratchDir, Server, ServerSpec};
 use crate::stats::Table;
 
-const SENDER: &str = "shop_00001";
+pub(crate) const SENDER: &str = "shop_00001";
 
 #[derive(Debug, Args)]
 pub struct P3Args {
@@ -39,7 +39,7 @@ pub async fn run(args: P3Args) -> anyhow::Result<()> {
     println!("P3 fan-out: one notification to {} recipients, simulator with NetEase's default quotas", args.recipients);
     let scratch = ScratchDir::new("p3")?;
     let recipients: Vec<String> = (0..args.recipients).map(|i| format!("buyer_{i:06}")).collect();
-    let sim = simulator_with_accounts(scratch.path(), &recipients).await?;
+    let sim = simulator_with_accounts(scratch.path(), &recipients, true).await?;
     let spec = ServerSpec { binary: &binary, dir: scratch.path(), netease_base_url: &sim.base_url(), env: Vec::new() };
     let mut service = Server::spawn(&spec)?;
     let outcome = async {
@@ -53,7 +53,13 @@ pub async fn run(args: P3Args) -> anyhow::Result<()> {
     outcome.with_context(|| format!("the service said:\n{log}"))
 }
 
-async fn simulator_with_accounts(dir: &Path, recipients: &[String]) -> anyhow::Result<SimHandle> {
+/// A simulator in which [`SENDER`] and `recipients` already exist (written into its state file in
+/// `dir`); with NetEase's default quotas, or with none when `quotas` is false.
+pub(crate) async fn simulator_with_accounts(
+    dir: &Path,
+    recipients: &[String],
+    quotas: bool,
+) -> anyhow::Result<SimHandle> {
     let now = imbridge_netease::sign::now_millis();
     let account = |accid: &str| Account {
         accid: accid.to_owned(),
@@ -82,6 +88,7 @@ async fn simulator_with_accounts(dir: &Path, recipients: &[String]) -> anyhow::R
         state_path: Some(state_path),
         ..SimConfig::default()
     };
+    let config = if quotas { config } else { SimConfig { per_second_limit: 0, batch_per_minute_limit: 0, ..config } };
     Simulator::start(config, listener).await.context("start the simulator with the recipients")
 }
 

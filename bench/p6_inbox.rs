@@ -43,8 +43,13 @@ pub struct P6Args {
     pub server_bin: Option<std::path::PathBuf>,
 }
 
-const SELLER: &str = "seller_00000";
-const PAGE: usize = 50;
+pub(crate) const SELLER: &str = "seller_00000";
+pub(crate) const PAGE: usize = 50;
+
+/// The seller's c-th customer.
+pub(crate) fn customer(c: usize) -> String {
+    format!("buyer_{c:05}")
+}
 
 pub async fn run(args: P6Args) -> anyhow::Result<()> {
     let mongo = args.store == StoreKind::Mongo;
@@ -79,47 +84,14 @@ async fn measure(
     println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
 
     let warmup = args.queries / 10;
-    let mut raw = Vec::with_capacity(args.queries);
-    for i in 0..warmup + args.queries {
-        let page = ConversationPage { as_of_ms: i64::MAX, after: None, limit: PAGE + 1, peers: None };
-        let started = Instant::now();
-        let rows = store.conversation_page(SELLER, &page).await?;
-        let took = started.elapsed();
-        ensure!(rows.len() == PAGE + 1, "the raw page has {} rows", rows.len());
-        if i >= warmup {
-            raw.push(took);
-        }
-    }
-    let raw = Latency::of(raw);
+    let raw = raw_pages(store.as_ref(), SELLER, args.queries, warmup).await?;
 
     let sim = server::simulator(0).await?;
     let spec = ServerSpec { binary, dir, netease_base_url: &sim.base_url(), env: target.server_env() };
     let mut service = Server::spawn(&spec)?;
     let http = async {
         service.wait_ready(Duration::from_secs(60)).await?;
-        let mut conn = Connection::open(service.addr).await?;
-        let mut latencies = Vec::with_capacity(args.queries);
-        let mut total_unread = 0;
-        for i in 0..warmup + args.queries {
-            let path = format!("/v1/conversations?accid={SELLER}&limit={PAGE}");
-            let started = Instant::now();
-            let response = conn.send("GET", &path, &[], b"").await?;
-            let took = started.elapsed();
-            if response.status != 200 {
-                bail!(
-                    "GET /v1/conversations answered {}: {}",
-                    response.status,
-                    String::from_utf8_lossy(&response.body)
-                );
-            }
-            let reply: Value = serde_json::from_slice(&response.body)?;
-            ensure!(reply["conversations"].as_array().map(Vec::len) == Some(PAGE), "a page of {PAGE}");
-            total_unread = reply["total_unread"].as_u64().context("total_unread")?;
-            if i >= warmup {
-                latencies.push(took);
-            }
-        }
-        anyhow::Ok((Latency::of(latencies), total_unread))
+        http_pages(service.addr, SELLER, args.queries, warmup).await
     }
     .await;
     let log = service.log_tail();
@@ -143,6 +115,57 @@ async fn measure(
     Ok(())
 }
 
+/// `owner`'s first page (of [`PAGE`], one more row asked to know there is a next page) from the
+/// raw store query, `warmup` times unmeasured and then `measured` times.
+pub(crate) async fn raw_pages(
+    store: &dyn MessageStore,
+    owner: &str,
+    measured: usize,
+    warmup: usize,
+) -> anyhow::Result<Latency> {
+    let mut latencies = Vec::with_capacity(measured);
+    for i in 0..warmup + measured {
+        let page = ConversationPage { as_of_ms: i64::MAX, after: None, limit: PAGE + 1, peers: None };
+        let started = Instant::now();
+        let rows = store.conversation_page(owner, &page).await?;
+        let took = started.elapsed();
+        ensure!(rows.len() == PAGE + 1, "the raw page has {} rows", rows.len());
+        if i >= warmup {
+            latencies.push(took);
+        }
+    }
+    Ok(Latency::of(latencies))
+}
+
+/// [`raw_pages`] through `GET /v1/conversations` (one connection, one request at a time); also
+/// returns the owner's total unread from the last answer.
+pub(crate) async fn http_pages(
+    addr: std::net::SocketAddr,
+    owner: &str,
+    measured: usize,
+    warmup: usize,
+) -> anyhow::Result<(Latency, u64)> {
+    let mut conn = Connection::open(addr).await?;
+    let mut latencies = Vec::with_capacity(measured);
+    let mut total_unread = 0;
+    let path = format!("/v1/conversations?accid={owner}&limit={PAGE}");
+    for i in 0..warmup + measured {
+        let started = Instant::now();
+        let response = conn.send("GET", &path, &[], b"").await?;
+        let took = started.elapsed();
+        if response.status != 200 {
+            bail!("GET /v1/conversations answered {}: {}", response.status, String::from_utf8_lossy(&response.body));
+        }
+        let reply: Value = serde_json::from_slice(&response.body)?;
+        ensure!(reply["conversations"].as_array().map(Vec::len) == Some(PAGE), "a page of {PAGE}");
+        total_unread = reply["total_unread"].as_u64().context("total_unread")?;
+        if i >= warmup {
+            latencies.push(took);
+        }
+    }
+    Ok((Latency::of(latencies), total_unread))
+}
+
 async fn seed(
     store: &dyn MessageStore,
     messages: usize,
@@ -155,7 +178,6 @@ async fn seed(
     let base_ms = i64::try_from(imbridge_netease::sign::now_millis())? - 30 * 24 * 3600 * 1000;
     let sent_at = |i: usize| base_ms + i64::try_from(i).unwrap_or(0) * 10;
     let own = conversations * per_conversation;
-    let buyer = |c: usize| format!("buyer_{c:05}");
     let mut applied = Vec::with_capacity(batch);
     let flush = |applied: &mut Vec<_>| {
         let batch = std::mem::take(applied);
@@ -163,7 +185,7 @@ async fn seed(
     };
     for i in 0..messages {
         let (from, to) = if i < own {
-            let b = buyer(i % conversations);
+            let b = customer(i % conversations);
             if i % 5 == 4 {
                 (SELLER.to_owned(), b)
             } else {
@@ -183,7 +205,7 @@ async fn seed(
     // The seller has read each conversation up to its last two messages.
     for c in 0..conversations {
         let up_to = sent_at(c + conversations * per_conversation.saturating_sub(3));
-        applied.push(parser.applied(&corpus::read_receipt_body(SELLER, &buyer(c), up_to))?);
+        applied.push(parser.applied(&corpus::read_receipt_body(SELLER, &customer(c), up_to))?);
         if applied.len() == batch {
             flush(&mut applied).await.context("seed receipts")?;
         }
