@@ -28,11 +28,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// The same allocator as the service (src/main.rs), so the raw store ceiling measured in this
-/// process is not handicapped against it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Debug, Parser)]
 #[command(name = "imbridge-bench", about = "Benchmarks of imbridge (see BENCHMARKS.md)")]
 struct Cli {
