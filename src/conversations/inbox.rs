@@ -124,12 +124,28 @@ pub(super) async fn list(
     let cursor = query.cursor.as_deref().map(ConversationCursor::parse).transpose()?;
 
     // The total is one count over the unread index; the per-peer counts of every peer are needed
-    // only to filter by them, and otherwise just for the page's peers.
-    let total_unread = store.unread_total(&owner).await?;
-    let only = match query.unread_only.unwrap_or(false) {
-        true => Some(store.unread_all(&owner).await?.into_keys().collect::<Vec<_>>()),
-        false => None,
-    };
+    // only to filter by them, and otherwise just for the page's peers. The walk's reference moment
+    // (the newest activity when its first page was asked for) does not depend on either, so the
+    // three lookups go out together: against a remote MongoDB that is one round trip, not three.
+    let unread_only = query.unread_only.unwrap_or(false);
+    let (total_unread, only, as_of_ms) = tokio::try_join!(
+        store.unread_total(&owner),
+        async {
+            match unread_only {
+                true => store.unread_all(&owner).await.map(|all| Some(all.into_keys().collect::<Vec<_>>())),
+                false => Ok(None),
+            }
+        },
+        async {
+            match &cursor {
+                Some(c) => Ok(c.as_of_ms),
+                None => store
+                    .conversations_since(&owner, i64::MIN, 1)
+                    .await
+                    .map(|newest| newest.first().map_or(i64::MIN, |c| c.last_at_ms)),
+            }
+        },
+    )?;
     if only.as_ref().is_some_and(Vec::is_empty) {
         return Ok(Json(Inbox {
             accid: owner.into_string(),
@@ -139,20 +155,15 @@ pub(super) async fn list(
         }));
     }
 
-    // The walk's reference moment: the newest activity when its first page was asked for.
-    let as_of_ms = match &cursor {
-        Some(c) => c.as_of_ms,
-        None => store.conversations_since(&owner, i64::MIN, 1).await?.first().map_or(i64::MIN, |c| c.last_at_ms),
-    };
     let after = cursor.as_ref().map(|c| (c.at_ms, c.peer.clone()));
     let page = ConversationPage { as_of_ms, after: after.clone(), limit: limit + 1, peers: only.clone() };
-    let mut rows: Vec<Placed> = store
-        .conversation_page(&owner, &page)
-        .await?
-        .into_iter()
-        .map(|summary| Placed { at_ms: summary.last_at_ms, summary })
-        .collect();
-    rows.extend(moved_since(store.as_ref(), &owner, as_of_ms, after.as_ref(), only.as_deref()).await?);
+    let (summaries, moved) = tokio::try_join!(
+        async { store.conversation_page(&owner, &page).await.map_err(AppError::from) },
+        moved_since(store.as_ref(), &owner, as_of_ms, after.as_ref(), only.as_deref()),
+    )?;
+    let mut rows: Vec<Placed> =
+        summaries.into_iter().map(|summary| Placed { at_ms: summary.last_at_ms, summary }).collect();
+    rows.extend(moved);
     rows.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then_with(|| a.summary.peer.cmp(&b.summary.peer)));
     let more = rows.len() > limit;
     rows.truncate(limit);
