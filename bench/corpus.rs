@@ -13,6 +13,8 @@ use imbridge_netease::{NeteaseConfig, NeteaseProvider};
 use imbridge_provider::ImProvider;
 use serde_json::json;
 
+use crate::http1::{Connection, Response};
+
 pub const APP_KEY: &str = "bench-app-key";
 pub const APP_SECRET: &str = "bench-app-secret-0123456789";
 
@@ -97,6 +99,19 @@ pub fn random_first_key() -> u64 {
 /// Headers NetEase would send with `body` now.
 pub fn sign(body: &[u8]) -> CallbackHeaders {
     CallbackHeaders::sign(APP_SECRET, body, now_millis())
+}
+
+/// POST `body` to `path` as NetEase would: signed now, with its headers.
+pub async fn post_signed(conn: &mut Connection, path: &str, body: &[u8]) -> std::io::Result<Response> {
+    let signed = sign(body);
+    let headers = [
+        ("Content-Type", "application/json;charset=utf-8"),
+        ("AppKey", APP_KEY),
+        ("CurTime", signed.cur_time.as_str()),
+        ("MD5", signed.md5.as_str()),
+        ("CheckSum", signed.checksum.as_str()),
+    ];
+    conn.send("POST", path, &headers, body).await
 }
 
 /// Turns bodies into what `MessageStore::apply` takes, with the service's own provider parser.

@@ -146,18 +146,7 @@ async fn worker(
             }
             let conn = conn.as_mut().expect("connected above");
             match payload {
-                Payload::Callbacks { path, bodies } => {
-                    let body = &bodies[i];
-                    let signed = corpus::sign(body);
-                    let headers = [
-                        ("Content-Type", "application/json;charset=utf-8"),
-                        ("AppKey", corpus::APP_KEY),
-                        ("CurTime", signed.cur_time.as_str()),
-                        ("MD5", signed.md5.as_str()),
-                        ("CheckSum", signed.checksum.as_str()),
-                    ];
-                    conn.send("POST", path, &headers, body).await
-                }
+                Payload::Callbacks { path, bodies } => corpus::post_signed(conn, path, &bodies[i]).await,
                 Payload::Json(requests) => {
                     let (path, body) = &requests[i];
                     conn.send("POST", path, &[("Content-Type", "application/json")], body).await

@@ -134,14 +134,7 @@ async fn round(
                 barrier.wait().await;
                 let mut statuses = Vec::with_capacity(2);
                 if let Some(body) = body {
-                    let signed = corpus::sign(&body);
-                    let headers = [
-                        ("Content-Type", "application/json"),
-                        ("CurTime", signed.cur_time.as_str()),
-                        ("MD5", signed.md5.as_str()),
-                        ("CheckSum", signed.checksum.as_str()),
-                    ];
-                    statuses.push(conn.send("POST", "/callbacks/netease", &headers, &body).await?.status);
+                    statuses.push(corpus::post_signed(&mut conn, "/callbacks/netease", &body).await?.status);
                 }
                 let path = format!("/v1/unread?accid=buyer_{:05}&peers=shop_{:04},shop_00001", i % 500, i % 997);
                 statuses.push(conn.send("GET", &path, &[], b"").await?.status);

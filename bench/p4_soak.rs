@@ -345,15 +345,7 @@ async fn send(
                 let (from, to) = if rng.gen_ratio(1, 5) { (buyer, shop) } else { (shop, buyer) };
                 ChatMessage { key: plan.first_key + n, from, to, sent_at_ms: now, text: "is it in stock?" }.body()
             };
-            let signed = corpus::sign(&body);
-            let headers = [
-                ("Content-Type", "application/json;charset=utf-8"),
-                ("AppKey", corpus::APP_KEY),
-                ("CurTime", signed.cur_time.as_str()),
-                ("MD5", signed.md5.as_str()),
-                ("CheckSum", signed.checksum.as_str()),
-            ];
-            conn.send("POST", "/callbacks/netease", &headers, &body).await?
+            corpus::post_signed(conn, "/callbacks/netease", &body).await?
         }
         Kind::Unread => conn.send("POST", "/v1/unread", &json, &plan.unread_bodies[b]).await?,
         Kind::Inbox => {
