@@ -63,10 +63,33 @@ pub fn kib_field(text: &str, name: &str) -> Option<u64> {
 
 /// Resident and peak resident memory of a process, in KiB (`VmRSS`, `VmHWM`).
 pub fn process_rss_kib(pid: u32) -> std::io::Result<(u64, u64)> {
+    let m = process_memory_kib(pid)?;
+    Ok((m.rss, m.hwm))
+}
+
+/// A process's memory from /proc/<pid>/status, in KiB.
+pub struct ProcessMemory {
+    /// `VmRSS`: resident now.
+    pub rss: u64,
+    /// `VmHWM`: the most resident so far.
+    pub hwm: u64,
+    /// `RssAnon`: resident heap and stacks (the allocator's memory).
+    pub anon: u64,
+    /// `RssFile` + `RssShmem`: resident pages of mapped files (the binary, libraries, SQLite's WAL
+    /// index).
+    pub file: u64,
+}
+
+pub fn process_memory_kib(pid: u32) -> std::io::Result<ProcessMemory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name| {
         kib_field(&status, name)
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("no {name} for pid {pid}")))
     };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
+    Ok(ProcessMemory {
+        rss: field("VmRSS:")?,
+        hwm: field("VmHWM:")?,
+        anon: field("RssAnon:")?,
+        file: field("RssFile:")? + field("RssShmem:")?,
+    })
 }

@@ -10,7 +10,10 @@
 //! for a random shop. Buyers 1 000, shops 100: every buyer talks to every shop over the run.
 //!
 //! The service's VmRSS and VmHWM are read from /proc/<pid>/status every `--sample-secs`, along with
-//! the answers so far. The verdict compares the mean RSS of the last third of the run with the
+//! the answers so far and, to tell where the memory is, its split into heap (`RssAnon`) and mapped
+//! files (`RssFile` + `RssShmem`), and the part of the heap that SQLite holds (its page caches,
+//! prepared statements and schemas; `imbridge_sqlite_heap_bytes` from `/metrics`, on a connection
+//! of its own). The verdict compares the mean RSS of the last third of the run with the
 //! middle third, and fits a line (least squares) through the last half for its slope in MiB/min.
 //!
 //! Quotas: this figure is about memory, not NetEase's frequency control, so the simulator runs
@@ -34,7 +37,7 @@ use serde_json::json;
 
 use crate::corpus::{self, ChatMessage};
 use crate::http1::Connection;
-use crate::machine::process_rss_kib;
+use crate::machine::{process_memory_kib, process_rss_kib};
 use crate::p2_unread::{buyer, shop};
 use crate::p3_fanout::{simulator_with_accounts, SENDER};
 use crate::p6_inbox::PAGE;
@@ -162,6 +165,12 @@ struct Sample {
     seconds: f64,
     rss_kib: u64,
     hwm_kib: u64,
+    /// Heap and stacks.
+    anon_kib: u64,
+    /// Mapped files.
+    file_kib: u64,
+    /// What SQLite holds of the heap.
+    sqlite_kib: u64,
     answered: u64,
     failed: u64,
 }
@@ -222,17 +231,8 @@ async fn soak(
         answered: AtomicU64::new(0),
         failed: AtomicU64::new(0),
     });
-    let sample = |plan: &Plan| -> anyhow::Result<Sample> {
-        let (rss_kib, hwm_kib) = process_rss_kib(pid).context("read the service's memory (has it exited?)")?;
-        Ok(Sample {
-            seconds: started.elapsed().as_secs_f64(),
-            rss_kib,
-            hwm_kib,
-            answered: plan.answered.load(Ordering::Relaxed),
-            failed: plan.failed.load(Ordering::Relaxed),
-        })
-    };
-    let mut samples = vec![sample(&plan)?];
+    let mut scrape = Connection::open(service.addr).await.context("connect for /metrics")?;
+    let mut samples = vec![sample(pid, started, &plan, &mut scrape).await?];
     let workers: Vec<_> = (0..args.connections)
         .map(|w| {
             let plan = plan.clone();
@@ -245,7 +245,7 @@ async fn soak(
     while Instant::now() < plan.deadline {
         let next = started + every * u32::try_from(samples.len()).unwrap_or(u32::MAX);
         tokio::time::sleep_until(next.min(plan.deadline).into()).await;
-        let s = sample(&plan)?;
+        let s = sample(pid, started, &plan, &mut scrape).await?;
         if s.seconds - last_report.0 >= 60.0 - 1e-3 {
             let rate = (s.answered - last_report.1) as f64 / (s.seconds - last_report.0);
             println!(
@@ -266,7 +266,7 @@ async fn soak(
         tally.merge(w.await.context("a load connection panicked")?);
     }
     let loaded = started.elapsed();
-    samples.push(sample(&plan)?);
+    samples.push(sample(pid, started, &plan, &mut scrape).await?);
     let sent_notifications: u64 =
         tally.statuses.iter().filter(|((k, s), _)| *k == Kind::Notification && *s == 202).map(|(_, n)| n).sum();
     let deliveries = delivered(sim, sent_notifications).await;
@@ -288,6 +288,28 @@ async fn soak(
         );
     }
     Ok(())
+}
+
+/// The service's memory now.
+async fn sample(pid: u32, started: Instant, plan: &Plan, scrape: &mut Connection) -> anyhow::Result<Sample> {
+    let memory = process_memory_kib(pid).context("read the service's memory (has it exited?)")?;
+    let metrics = scrape.send("GET", "/metrics", &[], b"").await.context("GET /metrics")?;
+    let text = String::from_utf8_lossy(&metrics.body);
+    let sqlite_bytes = text
+        .lines()
+        .find_map(|l| l.strip_prefix("imbridge_sqlite_heap_bytes "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .context("no imbridge_sqlite_heap_bytes in /metrics")?;
+    Ok(Sample {
+        seconds: started.elapsed().as_secs_f64(),
+        rss_kib: memory.rss,
+        hwm_kib: memory.hwm,
+        anon_kib: memory.anon,
+        file_kib: memory.file,
+        sqlite_kib: (sqlite_bytes / 1024.0) as u64,
+        answered: plan.answered.load(Ordering::Relaxed),
+        failed: plan.failed.load(Ordering::Relaxed),
+    })
 }
 
 /// One closed-loop connection until the deadline; a connection error is counted (status 0) and the
@@ -387,21 +409,29 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// Mean RSS (MiB) of the samples within `from..=to` seconds.
-fn mean_rss(samples: &[&Sample], from: f64, to: f64) -> f64 {
+/// One reading of a sample, in KiB.
+type Reading = fn(&Sample) -> u64;
+
+const RSS: Reading = |s| s.rss_kib;
+/// The resident memory that is not SQLite's heap: what would keep growing if the service leaked.
+const RSS_WITHOUT_SQLITE: Reading = |s| s.rss_kib.saturating_sub(s.sqlite_kib);
+const SQLITE: Reading = |s| s.sqlite_kib;
+
+/// Mean of a reading (MiB) over the samples within `from..=to` seconds.
+fn mean_mib(samples: &[&Sample], from: f64, to: f64, reading: Reading) -> f64 {
     let within: Vec<f64> =
-        samples.iter().filter(|s| s.seconds >= from && s.seconds <= to).map(|s| mib(s.rss_kib)).collect();
+        samples.iter().filter(|s| s.seconds >= from && s.seconds <= to).map(|s| mib(reading(s))).collect();
     within.iter().sum::<f64>() / within.len().max(1) as f64
 }
 
-/// Least-squares slope of RSS (MiB) over minutes.
-fn slope_mib_per_min(samples: &[&Sample]) -> f64 {
+/// Least-squares slope of a reading (MiB) over minutes.
+fn slope_mib_per_min(samples: &[&Sample], reading: Reading) -> f64 {
     let n = samples.len() as f64;
     if n < 2.0 {
         return 0.0;
     }
     let xs: Vec<f64> = samples.iter().map(|s| s.seconds / 60.0).collect();
-    let ys: Vec<f64> = samples.iter().map(|s| mib(s.rss_kib)).collect();
+    let ys: Vec<f64> = samples.iter().map(|s| mib(reading(s))).collect();
     let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
     let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
     let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
@@ -428,7 +458,15 @@ fn report(
     let at = |seconds: f64| {
         during.iter().min_by(|a, b| (a.seconds - seconds).abs().total_cmp(&(b.seconds - seconds).abs())).copied()
     };
-    let mut table = Table::new(&["time", "VmRSS", "VmHWM (peak so far)", "answers/s since the previous row"]);
+    let mut table = Table::new(&[
+        "time",
+        "VmRSS",
+        "VmHWM (peak so far)",
+        "heap (RssAnon)",
+        "of it SQLite",
+        "mapped files",
+        "answers/s since the previous row",
+    ]);
     let before_end = end - args.sample_secs as f64;
     let mut marks: Vec<f64> =
         [0.0, 1.0, 5.0, 10.0, 20.0, 30.0].into_iter().filter(|m| *m * 60.0 < before_end).collect();
@@ -443,6 +481,9 @@ fn report(
             format!("{:.1} min", s.seconds / 60.0),
             format!("{:.1} MiB", mib(s.rss_kib)),
             format!("{:.1} MiB", mib(s.hwm_kib)),
+            format!("{:.1} MiB", mib(s.anon_kib)),
+            format!("{:.1} MiB", mib(s.sqlite_kib)),
+            format!("{:.1} MiB", mib(s.file_kib)),
             rate,
         ]);
         previous = Some(s);
@@ -450,6 +491,9 @@ fn report(
     table.row(vec![
         "10 s after the load stopped".into(),
         format!("{:.1} MiB", mib(idle_rss)),
+        String::new(),
+        String::new(),
+        String::new(),
         String::new(),
         "-".into(),
     ]);
@@ -497,19 +541,29 @@ fn report(
         args.recipients
     );
 
-    let middle = mean_rss(&during, end / 3.0, 2.0 * end / 3.0);
-    let last = mean_rss(&during, 2.0 * end / 3.0, end);
     let last_half: Vec<&Sample> = during.iter().filter(|s| s.seconds >= end / 2.0).copied().collect();
-    let slope = slope_mib_per_min(&last_half);
-    let growth = (last - middle) / middle.max(1e-9);
-    let levels_off = slope <= MAX_SLOPE_MIB_PER_MIN && growth <= MAX_LAST_THIRD_GROWTH;
+    let trend = |reading: Reading| {
+        let middle = mean_mib(&during, end / 3.0, 2.0 * end / 3.0, reading);
+        let last = mean_mib(&during, 2.0 * end / 3.0, end, reading);
+        let slope = slope_mib_per_min(&last_half, reading);
+        let growth = (last - middle) / middle.max(1e-9);
+        let levels_off = slope <= MAX_SLOPE_MIB_PER_MIN && growth <= MAX_LAST_THIRD_GROWTH;
+        let text = format!(
+            "mean last third {last:.1} MiB vs middle third {middle:.1} MiB, {:+.1} %; slope over the last half \
+             {slope:+.3} MiB/min",
+            100.0 * growth
+        );
+        (levels_off, text)
+    };
+    let (levels_off, rss) = trend(RSS);
     println!(
-        "levels off: {} (mean RSS last third {last:.1} MiB vs middle third {middle:.1} MiB, {:+.1} %; slope over the \
-         last half {slope:+.3} MiB/min; allowed: <= {MAX_SLOPE_MIB_PER_MIN} MiB/min and <= +{:.0} %)",
+        "levels off: {} (RSS: {rss}; allowed: <= {MAX_SLOPE_MIB_PER_MIN} MiB/min and <= +{:.0} %)",
         if levels_off { "yes" } else { "NO" },
-        100.0 * growth,
         100.0 * MAX_LAST_THIRD_GROWTH
     );
+    let (rest_levels_off, rest) = trend(RSS_WITHOUT_SQLITE);
+    println!("  RSS without SQLite's heap: {rest} (levels off by the same rule: {})", if rest_levels_off { "yes" } else { "no" });
+    println!("  SQLite's heap: {}", trend(SQLITE).1);
     Ok(())
 }
 
@@ -531,6 +585,18 @@ fn write_outputs(args: &P4SoakArgs, samples: &[Sample], csv: &std::path::Path) -
             Series {
                 name: "VmHWM (peak so far)".into(),
                 points: samples.iter().map(|s| (minutes(s), mib(s.hwm_kib))).collect(),
+            },
+            Series {
+                name: "heap (RssAnon)".into(),
+                points: samples.iter().map(|s| (minutes(s), mib(s.anon_kib))).collect(),
+            },
+            Series {
+                name: "of it SQLite".into(),
+                points: samples.iter().map(|s| (minutes(s), mib(s.sqlite_kib))).collect(),
+            },
+            Series {
+                name: "mapped files".into(),
+                points: samples.iter().map(|s| (minutes(s), mib(s.file_kib))).collect(),
             },
         ],
     };
@@ -555,12 +621,15 @@ fn write_outputs(args: &P4SoakArgs, samples: &[Sample], csv: &std::path::Path) -
                 format!("{:.1}", s.seconds),
                 format!("{:.1}", mib(s.rss_kib)),
                 format!("{:.1}", mib(s.hwm_kib)),
+                format!("{:.1}", mib(s.anon_kib)),
+                format!("{:.1}", mib(s.sqlite_kib)),
+                format!("{:.1}", mib(s.file_kib)),
                 s.answered.to_string(),
                 s.failed.to_string(),
             ]
         })
         .collect();
-    plot::write_csv(csv, &["seconds", "rss_mib", "hwm_mib", "answers", "not_expected"], &rows)
+    plot::write_csv(csv, &["seconds", "rss_mib", "hwm_mib", "anon_mib", "sqlite_heap_mib", "file_mib", "answers", "not_expected"], &rows)
 }
 
 #[cfg(test)]
@@ -568,16 +637,19 @@ mod tests {
     use super::*;
 
     fn at(seconds: f64, rss_mib: u64) -> Sample {
-        Sample { seconds, rss_kib: rss_mib * 1024, hwm_kib: rss_mib * 1024, answered: 0, failed: 0 }
+        let kib = rss_mib * 1024;
+        Sample { seconds, rss_kib: kib, hwm_kib: kib, anon_kib: kib, file_kib: 0, sqlite_kib: 1024, answered: 0, failed: 0 }
     }
 
     #[test]
     fn the_slope_is_in_mib_per_minute() {
         let samples: Vec<Sample> = (0..10).map(|m| at(60.0 * m as f64, 50 + 2 * m)).collect();
         let refs: Vec<&Sample> = samples.iter().collect();
-        assert!((slope_mib_per_min(&refs) - 2.0).abs() < 1e-9);
+        assert!((slope_mib_per_min(&refs, RSS) - 2.0).abs() < 1e-9);
+        assert_eq!(slope_mib_per_min(&refs, SQLITE), 0.0);
         let flat: Vec<Sample> = (0..10).map(|m| at(60.0 * m as f64, 80)).collect();
-        assert_eq!(slope_mib_per_min(&flat.iter().collect::<Vec<_>>()), 0.0);
-        assert_eq!(mean_rss(&refs, 0.0, 120.0), 52.0);
+        assert_eq!(slope_mib_per_min(&flat.iter().collect::<Vec<_>>(), RSS), 0.0);
+        assert_eq!(mean_mib(&refs, 0.0, 120.0, RSS), 52.0);
+        assert_eq!(mean_mib(&refs, 0.0, 120.0, RSS_WITHOUT_SQLITE), 51.0);
     }
 }

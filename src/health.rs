@@ -98,12 +98,24 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// What SQLite holds on the heap now and at most since the process started, in bytes: page caches,
+/// prepared statements and schemas of every SQLite connection in the process (the SQL pool and the
+/// embedded message store). It is the part of the resident memory that grows with the stores.
+fn sqlite_heap_bytes() -> (i64, i64) {
+    // SAFETY: both functions only read SQLite's global memory statistics (under its own mutex); they
+    // take no pointers and are callable at any time, before or after any connection opens.
+    unsafe { (libsqlite3_sys::sqlite3_memory_used(), libsqlite3_sys::sqlite3_memory_highwater(0)) }
+}
+
 /// Prometheus metrics (text exposition format 0.0.4).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Metrics in the Prometheus text format", body = String,
         content_type = "text/plain; version=0.0.4")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("imbridge_callback_queue_depth").set(state.ingest.queued() as f64);
+    let (heap, heap_peak) = sqlite_heap_bytes();
+    metrics::gauge!("imbridge_sqlite_heap_bytes").set(heap as f64);
+    metrics::gauge!("imbridge_sqlite_heap_peak_bytes").set(heap_peak as f64);
     // Read at scrape time so the gauges are as fresh as the scrape; a database that does not answer
     // leaves the last values (and /readyz says why).
     match tokio::time::timeout(PROBE_TIMEOUT, state.outbox.store().backlog()).await {

@@ -18,6 +18,7 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod http_metrics;
+pub mod memory;
 pub mod messages;
 pub mod notifications;
 pub mod openapi;

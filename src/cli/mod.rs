@@ -113,6 +113,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init(config.log.format, &config.log.filter);
     let app = Application::build(config, None).await?;
     cancel_on_signal(app.shutdown_token());
+    crate::memory::spawn_trimmer(app.shutdown_token());
     app.run_until_stopped().await.context("server failed")
 }
 

@@ -99,5 +99,12 @@ async fn metrics_count_http_requests_by_route_template_and_provider_calls_by_end
     ] {
         assert!(after.lines().any(|l| l.starts_with(name)), "no {name} in:\n{after}");
     }
+    // The test app keeps its accounts in SQLite, so SQLite's heap is in use and at most its peak.
+    let gauge = |name: &str| {
+        let line = after.lines().find(|l| l.split_whitespace().next() == Some(name));
+        line.and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok())
+    };
+    let (heap, peak) = (gauge("imbridge_sqlite_heap_bytes"), gauge("imbridge_sqlite_heap_peak_bytes"));
+    assert!(matches!((heap, peak), (Some(h), Some(p)) if h > 0.0 && h <= p), "SQLite heap {heap:?} / peak {peak:?}");
     app.stop().await;
 }
