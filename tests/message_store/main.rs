@@ -209,8 +209,9 @@ async fn mongodb_creates_its_indexes_at_start_up() {
 }
 
 /// A writer that died between inserting a message and repairing its flags (so its callback was
-/// never acknowledged) leaves `state`/`recalled` behind the facts; the provider's redelivery repairs
-/// them. Simulated by resetting the flags of a stored message by hand.
+/// never acknowledged) leaves `state`/`recalled` behind the facts, and the unread count may have been
+/// taken from them; the provider's redelivery repairs both. Simulated by resetting the flags of a
+/// stored message and the count by hand.
 #[tokio::test]
 #[ignore = "needs MongoDB"]
 async fn mongodb_redelivery_repairs_flags_left_behind_by_a_dead_writer() {
@@ -231,6 +232,10 @@ async fn mongodb_redelivery_repairs_flags_left_behind_by_a_dead_writer() {
         .update_one(doc! { "key": events::stored_key(&recalled) }, doc! { "$set": { "recalled": false } })
         .await
         .unwrap();
+    // And a count taken while the flags were behind (by a racing writer's recount).
+    let pair = doc! { "reader": buyer.to_lowercase(), "peer": shop.to_lowercase() };
+    let counts = db.store.database().collection::<Document>("unread_counts");
+    counts.update_one(pair, doc! { "$set": { "n": 2_i64 } }).await.unwrap();
     assert_eq!(db.store.unread(&buyer, std::slice::from_ref(&shop)).await.unwrap()[&shop], 2, "the damage is visible");
 
     let outcomes = db.store.apply(&[message_read, message_recalled]).await.unwrap();
@@ -406,7 +411,8 @@ async fn mongodb_unique_indexes_are_prefixed_by_the_shard_keys() {
     use ::mongodb::bson::Document;
     use futures::TryStreamExt;
     let db = MongoDb::new().await;
-    let shard_keys = [("messages", "to"), ("conversations", "owner"), ("presence_clients", "accid")];
+    let shard_keys =
+        [("messages", "to"), ("conversations", "owner"), ("unread_counts", "reader"), ("presence_clients", "accid")];
     for (collection, shard_key) in shard_keys {
         let indexes: Vec<_> = db
             .store

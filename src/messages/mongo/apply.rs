@@ -7,7 +7,8 @@
 //!    after its receipt is stored read), while this batch's receipts and recalls are propagated to
 //!    the messages already stored (`update_many` setting `state: 1` / `recalled: true`).
 //! 3. The same facts read again, and
-//! 4. any message of the batch whose flags lag behind them fixed (usually nothing to do).
+//! 4. any message of the batch whose flags lag behind them fixed (usually nothing to do);
+//! 5. the unread counts of the pairs the batch touched recounted (unread.rs).
 //!
 //! Why the flags converge without transactions. Facts only grow (watermarks move forward, recalls
 //! are never removed) and the flags only move one way (0 -> 1, false -> true), so a flag set from
@@ -29,6 +30,7 @@ use mongodb::bson::{doc, DateTime, Document};
 
 use super::convert::{integer, object_to_document};
 use super::errors::{WriteRefused, DUPLICATE_KEY};
+use super::unread;
 use super::{
     audit_document, watermark_id, MongoMessageStore, CONVERSATIONS, MESSAGES, PRESENCE, RAW, RECALLS, WATERMARKS,
 };
@@ -72,6 +74,9 @@ pub(super) async fn apply(
         let after = Facts::read(store, &plan.messages).await?;
         repair(store, &plan, &message_duplicate, &inserted, &after).await?;
     }
+    // 5. The unread counts of every pair the batch touched, recounted now that its flags are set.
+    let pairs = unread::touched_pairs(store, &plan).await?;
+    unread::recount(store, &pairs).await?;
     Ok(plan.outcomes(batch.len(), &raw_duplicate, &message_duplicate, &recall_duplicate))
 }
 

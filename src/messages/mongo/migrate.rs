@@ -12,33 +12,55 @@
 //!
 //! Version 2: conversation summaries get `lastPos`, the one field their upsert compares (apply.rs).
 //!
+//! Version 3, after the indexes exist: the first kept unread counts (unread.rs), one recount for each
+//! pair with unread messages, found by grouping the `unread` index. A recount is safe while other
+//! instances write (it takes a generation like theirs), so this step needs no stop.
+//!
 //! Every step is idempotent and walks its collection in `_id` pages, so memory stays bounded and a
 //! start-up that dies half-way simply does it again. Stop instances of the previous version before
 //! starting this one: a callback they store after the migration would lack `key`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::error::ErrorKind;
+use mongodb::options::Hint;
 
 use super::apply::summary_position;
 use super::convert::integer;
 use super::errors::mongo_error;
+use super::unread::{recount, unread_conditions};
 use super::{MongoMessageStore, CONVERSATIONS, MESSAGES, PAIR_INDEX, RECALLS, UNREAD_INDEX};
 use crate::messages::model::{message_key, F_KEY, F_SENT_AT};
 use crate::messages::StoreError;
 
 const META: &str = "imbridge_meta";
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
+/// The version [`migrate`] brings the data to, before the indexes are created.
+const BEFORE_INDEXES: i64 = 2;
 const PAGE: i64 = 1_000;
 
-/// Bring the data to [`VERSION`] unless the marker says it is there.
+/// The version the data is at.
+async fn version(store: &MongoMessageStore) -> Result<i64, StoreError> {
+    let marker = store.collection(META).find_one(doc! { "_id": MESSAGES }).await.map_err(mongo_error)?;
+    Ok(marker.and_then(|m| integer(m.get("version"))).unwrap_or(0))
+}
+
+async fn set_version(store: &MongoMessageStore, version: i64) -> Result<(), StoreError> {
+    store
+        .collection(META)
+        .update_one(doc! { "_id": MESSAGES }, doc! { "$set": { "version": version } })
+        .upsert(true)
+        .await
+        .map_err(mongo_error)?;
+    Ok(())
+}
+
+/// Bring the data to [`BEFORE_INDEXES`] unless the marker says it is there.
 pub(super) async fn migrate(store: &MongoMessageStore) -> Result<(), StoreError> {
-    let meta = store.collection(META);
-    let marker = meta.find_one(doc! { "_id": MESSAGES }).await.map_err(mongo_error)?;
-    let version = marker.and_then(|m| integer(m.get("version"))).unwrap_or(0);
-    if version >= VERSION {
+    let version = version(store).await?;
+    if version >= BEFORE_INDEXES {
         return Ok(());
     }
     if version < 1 {
@@ -52,11 +74,46 @@ pub(super) async fn migrate(store: &MongoMessageStore) -> Result<(), StoreError>
     }
     let positions = positions_on_conversations(store).await?;
     tracing::info!(summaries = positions, "MongoDB conversation summaries given their position");
-    meta.update_one(doc! { "_id": MESSAGES }, doc! { "$set": { "version": VERSION } })
-        .upsert(true)
+    set_version(store, BEFORE_INDEXES).await
+}
+
+/// Bring the data from [`BEFORE_INDEXES`] to [`VERSION`]: the steps that need the indexes.
+pub(super) async fn migrate_after_indexes(store: &MongoMessageStore) -> Result<(), StoreError> {
+    if version(store).await? >= VERSION {
+        return Ok(());
+    }
+    let pairs = first_unread_counts(store).await?;
+    tracing::info!(pairs, "MongoDB unread counts kept for every conversation with unread messages");
+    set_version(store, VERSION).await
+}
+
+/// Version 3: recount every pair that has unread messages, [`PAGE`] pairs at a time.
+async fn first_unread_counts(store: &MongoMessageStore) -> Result<u64, StoreError> {
+    let pipeline =
+        [doc! { "$match": unread_conditions() }, doc! { "$group": { "_id": { "to": "$to", "from": "$from" } } }];
+    let mut groups = store
+        .collection(MESSAGES)
+        .aggregate(pipeline)
+        .hint(Hint::Name(UNREAD_INDEX.to_owned()))
+        .allow_disk_use(true)
         .await
         .map_err(mongo_error)?;
-    Ok(())
+    let (mut pairs, mut counted) = (BTreeSet::new(), 0);
+    loop {
+        let group = groups.try_next().await.map_err(mongo_error)?;
+        let pair = group.as_ref().and_then(|g| {
+            let id = g.get_document("_id").ok()?;
+            Some((id.get_str("to").ok()?.to_owned(), id.get_str("from").ok()?.to_owned()))
+        });
+        pairs.extend(pair);
+        if pairs.len() as i64 >= PAGE || (group.is_none() && !pairs.is_empty()) {
+            counted += pairs.len() as u64;
+            recount(store, &std::mem::take(&mut pairs)).await?;
+        }
+        if group.is_none() {
+            return Ok(counted);
+        }
+    }
 }
 
 /// Version 2: each conversation summary gets `lastPos` (apply.rs `summary_position`), the one field

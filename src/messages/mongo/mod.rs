@@ -7,6 +7,7 @@
 //!   sentAt} partial on {conversation: "p2p", state: 0}, so it holds only unread one-to-one
 //!   messages; `pair` = {to, from, sentAt, key};
 //! - `read_watermarks`: `_id` "reader|peer" (accids cannot contain `|`), `readUpToMs` moved by `$max`;
+//! - `unread_counts`: `_id` "reader|peer", the kept unread count `n` (unread.rs), {reader, n};
 //! - `recalls`: `_id` = the recalled message key;
 //! - `presence_clients`: unique {accid, client} (client type lowercased), replaced only by a newer event;
 //! - `raw_callbacks`: `_id` = digest of the body, TTL index on `expireAt`;
@@ -16,7 +17,8 @@
 //!
 //! Every write is a unique insert, a `$max`/conditional upsert or an `update_many` that only moves
 //! flags one way; nothing reads and then writes on the strength of what it read (apply.rs explains
-//! how `state`/`recalled` still converge under concurrency).
+//! how `state`/`recalled` still converge under concurrency), except the unread counts, whose
+//! recounts a generation orders (unread.rs).
 //!
 //! Sharding (when one replica set is not enough): shard `messages` on `{to: 1}` (or
 //! `{to: "hashed"}`): one reader's messages then live on one shard and the unread query, which
@@ -33,7 +35,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, DateTime, Document};
-use mongodb::options::{ClientOptions, DatabaseOptions, Hint, IndexOptions, WriteConcern};
+use mongodb::options::{ClientOptions, DatabaseOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, Database, IndexModel};
 use serde_json::Value;
 
@@ -50,6 +52,7 @@ mod convert;
 mod errors;
 mod migrate;
 mod replay;
+mod unread;
 
 use convert::{bson_to_json, document_to_object, integer};
 use errors::mongo_error;
@@ -302,6 +305,12 @@ impl MongoMessageStore {
         collection(RAW).create_index(raw_ttl).await.map_err(mongo_error)?;
         collection(DEAD_LETTERS).create_index(dead_letters).await.map_err(mongo_error)?;
         replay::create_indexes(self).await?;
+        // Led by the shard key (`reader`); `n` so that the pairs with unread messages are a range.
+        let counts = IndexModel::builder()
+            .keys(doc! { "reader": 1, "n": 1 })
+            .options(IndexOptions::builder().name(unread::HAS_UNREAD_INDEX.to_owned()).build())
+            .build();
+        collection(unread::UNREAD_COUNTS).create_index(counts).await.map_err(mongo_error)?;
         // `read_watermarks` and `recalls` are keyed by `_id`; create them now so that they exist
         // (and show up in the platform's tools) before the first receipt or recall.
         for name in [WATERMARKS, RECALLS] {
@@ -313,7 +322,7 @@ impl MongoMessageStore {
                 }
             }
         }
-        Ok(())
+        migrate::migrate_after_indexes(self).await
     }
 
     fn collection(&self, name: &str) -> mongodb::Collection<Document> {
@@ -384,33 +393,13 @@ impl MessageStore for MongoMessageStore {
         let mut wanted: Vec<String> = peers.iter().map(|p| lower(p)).collect();
         wanted.sort_unstable();
         wanted.dedup();
-        let mut counts: HashMap<String, u64> = HashMap::new();
-        if !wanted.is_empty() {
+        let counts = if wanted.is_empty() {
+            HashMap::new()
+        } else {
             self.ensure_indexes().await?;
-            // `state` and `recalled` are kept on the messages (apply.rs), so watermark and recalls
-            // are already in this one round trip. Pinned to the partial index: a planner may not
-            // pick a partial index for `$in` on its own (SecantusDB does not).
-            let pipeline = [
-                doc! { "$match": {
-                    "to": lower(reader), "from": { "$in": &wanted },
-                    "conversation": "p2p", "state": 0, "countsUnread": true, "recalled": false,
-                } },
-                doc! { "$group": { "_id": "$from", "n": { "$sum": 1 } } },
-            ];
-            let mut cursor = self
-                .collection(MESSAGES)
-                .aggregate(pipeline)
-                .hint(Hint::Name(UNREAD_INDEX.to_owned()))
-                // Every group in the first reply: one round trip even for 1 000 peers.
-                .batch_size(u32::try_from(wanted.len()).unwrap_or(u32::MAX))
-                .await
-                .map_err(mongo_error)?;
-            while let Some(group) = cursor.try_next().await.map_err(mongo_error)? {
-                let peer = group.get_str("_id").unwrap_or_default().to_owned();
-                let n = integer(group.get("n")).and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
-                counts.insert(peer, n);
-            }
-        }
+            // One kept count per peer, however long the conversations' histories are (unread.rs).
+            unread::counts_with(self, &lower(reader), &wanted).await?
+        };
         Ok(peers.iter().map(|peer| (peer.clone(), counts.get(&lower(peer)).copied().unwrap_or(0))).collect())
     }
 
@@ -529,37 +518,12 @@ impl MessageStore for MongoMessageStore {
 
     async fn unread_all(&self, reader: &str) -> Result<HashMap<String, u64>, StoreError> {
         self.ensure_indexes().await?;
-        let pipeline = [
-            doc! { "$match": {
-                "to": lower(reader), "conversation": "p2p", "state": 0, "countsUnread": true, "recalled": false,
-            } },
-            doc! { "$group": { "_id": "$from", "n": { "$sum": 1 } } },
-        ];
-        let mut cursor = self
-            .collection(MESSAGES)
-            .aggregate(pipeline)
-            .hint(Hint::Name(UNREAD_INDEX.to_owned()))
-            .await
-            .map_err(mongo_error)?;
-        let mut counts = HashMap::new();
-        while let Some(group) = cursor.try_next().await.map_err(mongo_error)? {
-            let peer = group.get_str("_id").unwrap_or_default().to_owned();
-            let n = integer(group.get("n")).and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
-            counts.insert(peer, n);
-        }
-        Ok(counts)
+        unread::counts_of(self, &lower(reader)).await
     }
 
     async fn unread_total(&self, reader: &str) -> Result<u64, StoreError> {
         self.ensure_indexes().await?;
-        let filter = doc! {
-            "to": lower(reader), "conversation": "p2p", "state": 0, "countsUnread": true, "recalled": false,
-        };
-        self.collection(MESSAGES)
-            .count_documents(filter)
-            .hint(Hint::Name(UNREAD_INDEX.to_owned()))
-            .await
-            .map_err(mongo_error)
+        unread::total(self, &lower(reader)).await
     }
 
     async fn watermarks_on(&self, peer: &str, readers: &[String]) -> Result<HashMap<String, i64>, StoreError> {
