@@ -562,7 +562,10 @@ fn report(
         100.0 * MAX_LAST_THIRD_GROWTH
     );
     let (rest_levels_off, rest) = trend(RSS_WITHOUT_SQLITE);
-    println!("  RSS without SQLite's heap: {rest} (levels off by the same rule: {})", if rest_levels_off { "yes" } else { "no" });
+    println!(
+        "  RSS without SQLite's heap: {rest} (levels off by the same rule: {})",
+        if rest_levels_off { "yes" } else { "no" }
+    );
     println!("  SQLite's heap: {}", trend(SQLITE).1);
     Ok(())
 }
@@ -629,7 +632,11 @@ fn write_outputs(args: &P4SoakArgs, samples: &[Sample], csv: &std::path::Path) -
             ]
         })
         .collect();
-    plot::write_csv(csv, &["seconds", "rss_mib", "hwm_mib", "anon_mib", "sqlite_heap_mib", "file_mib", "answers", "not_expected"], &rows)
+    plot::write_csv(
+        csv,
+        &["seconds", "rss_mib", "hwm_mib", "anon_mib", "sqlite_heap_mib", "file_mib", "answers", "not_expected"],
+        &rows,
+    )
 }
 
 #[cfg(test)]
@@ -638,7 +645,16 @@ mod tests {
 
     fn at(seconds: f64, rss_mib: u64) -> Sample {
         let kib = rss_mib * 1024;
-        Sample { seconds, rss_kib: kib, hwm_kib: kib, anon_kib: kib, file_kib: 0, sqlite_kib: 1024, answered: 0, failed: 0 }
+        Sample {
+            seconds,
+            rss_kib: kib,
+            hwm_kib: kib,
+            anon_kib: kib,
+            file_kib: 0,
+            sqlite_kib: 1024,
+            answered: 0,
+            failed: 0,
+        }
     }
 
     #[test]
