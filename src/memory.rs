@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-/// How often the heap is trimmed. A trim walks the free lists of every arena (well under a
-/// millisecond for this service's few tens of MiB), on a blocking thread.
+/// How often the heap is trimmed. A trim walks the free lists of every arena, on a blocking thread.
 pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 
 /// Trim the heap every [`TRIM_EVERY`] until `stop` is cancelled. Only where the allocator is glibc's;
