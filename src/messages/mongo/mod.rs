@@ -71,7 +71,8 @@ const PAIR_INDEX: &str = "pair";
 const KEY_INDEX: &str = "to_key";
 const DEAD_LETTERS: &str = "dead_letters";
 
-/// Name of the partial index the unread query is pinned to.
+/// Name of the partial index over unread-eligible messages: the recount's per-pair counts plan onto
+/// it (unread.rs), and the first migration to kept counts walks it.
 const UNREAD_INDEX: &str = "unread";
 
 /// How long an operation waits for a usable server before the store counts as unavailable,
@@ -115,9 +116,8 @@ pub struct MongoMessageStore {
     indexes: Arc<IndexSetup>,
 }
 
-/// Whether the collections and indexes exist yet. Writes and the unread query (pinned to the unread
-/// index) make sure of it first: a message inserted before the unique index exists could be stored
-/// twice.
+/// Whether the collections and indexes exist yet. Writes and the unread queries make sure of it
+/// first: a message inserted before the unique index exists could be stored twice.
 #[derive(Debug, Default)]
 struct IndexSetup {
     done: AtomicBool,

@@ -141,12 +141,13 @@ const COUNTS_IN_FLIGHT: usize = 16;
 /// The unread messages of each pair, one count per pair, [`COUNTS_IN_FLIGHT`] at a time; pairs
 /// without any are absent.
 ///
-/// Each filter is the pair plus [`unread_conditions`], all equalities, so every server plans it
-/// onto the `unread` index (its partial filter is implied, its first four keys are bound) and counts
-/// the pair's unread messages only. There is no hint and no `$or` of pairs: SecantusDB, the test
-/// server, walks the whole hinted index for a hinted query and scans the collection for a top-level
-/// `$or`, which made every batch's recount as slow as the store is large (one aggregation over all
-/// the batch's pairs took 1.6 s at 20 000 messages; 20 counts like these 15 ms).
+/// Each filter is the pair plus [`unread_conditions`], all equalities: it implies the `unread`
+/// index's partial filter and binds its first four keys (no other index binds more than two), the
+/// plan a server's planner picks, so a count reads the pair's unread messages only. There is no
+/// hint and no `$or` of pairs: SecantusDB, the test server, walks the whole hinted index for a
+/// hinted query and scans the collection for a top-level `$or`, which made every batch's recount
+/// as slow as the store is large (one aggregation over all the batch's pairs took 1.6 s at 20 000
+/// messages; 20 counts like these 15 ms).
 async fn count(
     store: &MongoMessageStore,
     pairs: &BTreeSet<(String, String)>,
