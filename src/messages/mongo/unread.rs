@@ -121,10 +121,10 @@ pub(super) async fn recount(store: &MongoMessageStore, pairs: &BTreeSet<(String,
     // 4. Store each count unless a newer one is stored already.
     let sets: Vec<Document> = pairs
         .iter()
-        .filter_map(|(reader, peer)| {
-            let id = watermark_id(reader, peer);
+        .zip(ids)
+        .zip(counts)
+        .filter_map(|(((reader, _), id), n)| {
             let generation = *generations.get(&id)?;
-            let n = counts.get(&(reader.clone(), peer.clone())).copied().unwrap_or(0);
             Some(doc! {
                 "q": { "_id": id, "reader": reader, "countedGen": { "$lt": generation } },
                 "u": { "$set": { "n": n, "countedGen": generation } },
@@ -138,8 +138,8 @@ pub(super) async fn recount(store: &MongoMessageStore, pairs: &BTreeSet<(String,
 /// How many pairs one recount counts at once (each a query of its own).
 const COUNTS_IN_FLIGHT: usize = 16;
 
-/// The unread messages of each pair, one count per pair, [`COUNTS_IN_FLIGHT`] at a time; pairs
-/// without any are absent.
+/// The unread messages of each pair, in the order of `pairs`: one count per pair,
+/// [`COUNTS_IN_FLIGHT`] at a time.
 ///
 /// Each filter is the pair plus [`unread_conditions`], all equalities: it implies the `unread`
 /// index's partial filter and binds its first four keys (no other index binds more than two), the
@@ -148,12 +148,10 @@ const COUNTS_IN_FLIGHT: usize = 16;
 /// hinted query and scans the collection for a top-level `$or`, which made every batch's recount
 /// as slow as the store is large (one aggregation over all the batch's pairs took 1.6 s at 20 000
 /// messages; 20 counts like these 15 ms).
-async fn count(
-    store: &MongoMessageStore,
-    pairs: &BTreeSet<(String, String)>,
-) -> Result<HashMap<(String, String), i64>, StoreError> {
-    // Futures that own what they use: a closure over borrowed pairs would not be `Send` for every
-    // lifetime, which the store trait's futures must be.
+async fn count(store: &MongoMessageStore, pairs: &BTreeSet<(String, String)>) -> Result<Vec<i64>, StoreError> {
+    // Each query is built before it is polled and owns its filter and collection handle: a closure
+    // over borrowed pairs would not be `Send` for every lifetime, which the store trait's futures
+    // must be.
     let queries: Vec<_> = pairs
         .iter()
         .map(|(reader, peer)| {
@@ -161,16 +159,13 @@ async fn count(
             filter.insert("to", reader.as_str());
             filter.insert("from", peer.as_str());
             let collection = store.collection(MESSAGES);
-            let pair = (reader.clone(), peer.clone());
             async move {
                 let n = collection.count_documents(filter).await.map_err(mongo_error)?;
-                Ok::<_, StoreError>((pair, i64::try_from(n).unwrap_or(i64::MAX)))
+                Ok::<_, StoreError>(i64::try_from(n).unwrap_or(i64::MAX))
             }
         })
         .collect();
-    let counts: Vec<((String, String), i64)> =
-        stream::iter(queries).buffer_unordered(COUNTS_IN_FLIGHT).try_collect().await?;
-    Ok(counts.into_iter().filter(|(_, n)| *n > 0).collect())
+    stream::iter(queries).buffered(COUNTS_IN_FLIGHT).try_collect().await
 }
 
 /// The kept counts of `reader` with `peers` (lowercased, distinct); peers without unread messages
