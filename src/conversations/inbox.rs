@@ -1,9 +1,10 @@
 //! `GET /v1/conversations`: an account's inbox.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::extract::State;
 use axum::Json;
+use futures::TryFutureExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -123,51 +124,24 @@ pub(super) async fn list(
     let limit = page_limit(query.limit)?;
     let cursor = query.cursor.as_deref().map(ConversationCursor::parse).transpose()?;
 
-    // The total is one count over the unread index; the per-peer counts of every peer are needed
-    // only to filter by them, and otherwise just for the page's peers. The walk's reference moment
-    // (the newest activity when its first page was asked for) does not depend on either, so the
-    // three lookups go out together: against a remote MongoDB that is one round trip, not three.
+    // The total is one count over the unread index and goes out beside the walk. The per-peer
+    // counts of every peer are needed only to filter by them, and otherwise just for the page's
+    // peers (below).
     let unread_only = query.unread_only.unwrap_or(false);
-    let (total_unread, only, as_of_ms) = tokio::try_join!(
-        store.unread_total(&owner),
-        async {
-            match unread_only {
-                true => store.unread_all(&owner).await.map(|all| Some(all.into_keys().collect::<Vec<_>>())),
-                false => Ok(None),
-            }
-        },
-        async {
-            match &cursor {
-                Some(c) => Ok(c.as_of_ms),
-                None => store
-                    .conversations_since(&owner, i64::MIN, 1)
-                    .await
-                    .map(|newest| newest.first().map_or(i64::MIN, |c| c.last_at_ms)),
-            }
-        },
-    )?;
-    if only.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(Json(Inbox {
-            accid: owner.into_string(),
-            conversations: Vec::new(),
-            total_unread,
-            next_cursor: None,
-        }));
-    }
+    let page = async {
+        let only = match unread_only {
+            true => Some(store.unread_all(&owner).await?.into_keys().collect::<Vec<_>>()),
+            false => None,
+        };
+        if only.as_ref().is_some_and(Vec::is_empty) {
+            return Ok((Vec::new(), false));
+        }
+        walk(store.as_ref(), &owner, cursor.as_ref(), limit, only.as_deref()).await
+    };
+    let (total_unread, (rows, more)) = tokio::try_join!(store.unread_total(&owner).map_err(AppError::from), page)?;
 
-    let after = cursor.as_ref().map(|c| (c.at_ms, c.peer.clone()));
-    let page = ConversationPage { as_of_ms, after: after.clone(), limit: limit + 1, peers: only.clone() };
-    let (summaries, moved) = tokio::try_join!(
-        async { store.conversation_page(&owner, &page).await.map_err(AppError::from) },
-        moved_since(store.as_ref(), &owner, as_of_ms, after.as_ref(), only.as_deref()),
-    )?;
-    let mut rows: Vec<Placed> =
-        summaries.into_iter().map(|summary| Placed { at_ms: summary.last_at_ms, summary }).collect();
-    rows.extend(moved);
-    rows.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then_with(|| a.summary.peer.cmp(&b.summary.peer)));
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-
+    // A first page is read as things stand, and its newest row is the walk's reference moment.
+    let as_of_ms = cursor.as_ref().map_or_else(|| rows.first().map_or(i64::MIN, |r| r.at_ms), |c| c.as_of_ms);
     let next_cursor = more
         .then(|| rows.last())
         .flatten()
@@ -198,6 +172,49 @@ struct Placed {
     summary: ConversationSummary,
 }
 
+/// The rows of one page (at most `limit`) and whether more follow.
+///
+/// A first page (no cursor) is the newest conversations as they are now: nothing can have moved
+/// since a moment taken from the page itself, so it is one query. A later page is the
+/// conversations that stood beyond the cursor at the walk's reference moment: those whose last
+/// activity is still at or before it (the page query), and those active since, placed where they
+/// stood then ([`moved_since`]). The two queries run one after the other, page first: a
+/// conversation that moves between them is in both (kept once), and one that moved before the page
+/// was read is in the second. Run together, a move between them could leave it out of both.
+async fn walk(
+    store: &dyn MessageStore,
+    owner: &str,
+    cursor: Option<&ConversationCursor>,
+    limit: usize,
+    only: Option<&[String]>,
+) -> Result<(Vec<Placed>, bool), AppError> {
+    let after = cursor.map(|c| (c.at_ms, c.peer.clone()));
+    let as_of_ms = cursor.map_or(i64::MAX, |c| c.as_of_ms);
+    let page = ConversationPage { as_of_ms, after: after.clone(), limit: limit + 1, peers: only.map(<[_]>::to_vec) };
+    let summaries = store.conversation_page(owner, &page).await?;
+    let moved = match cursor {
+        Some(c) => moved_since(store, owner, c.as_of_ms, after.as_ref(), only).await?,
+        None => Vec::new(),
+    };
+    Ok(merge(summaries, moved, limit))
+}
+
+/// One page's rows from the page query's summaries and the moved conversations: newest first
+/// (ties by peer), each peer once (a moved conversation's newer summary kept), at most `limit`,
+/// and whether more follow.
+fn merge(summaries: Vec<ConversationSummary>, moved: Vec<Placed>, limit: usize) -> (Vec<Placed>, bool) {
+    let mut rows = moved;
+    rows.extend(summaries.into_iter().map(|summary| Placed { at_ms: summary.last_at_ms, summary }));
+    // Stable: of two rows of one peer at one place, the moved one (first) stays; at two places
+    // (a message sent before the reference moment arrived late), the later place.
+    rows.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then_with(|| a.summary.peer.cmp(&b.summary.peer)));
+    let mut seen = HashSet::new();
+    rows.retain(|r| seen.insert(r.summary.peer.clone()));
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    (rows, more)
+}
+
 /// Conversations with activity after `as_of_ms`, placed where they stood at `as_of_ms` (by their
 /// newest message up to then), those beyond `after` only; ones that did not exist then are left
 /// out of this walk.
@@ -226,4 +243,54 @@ async fn moved_since(
         }
     }
     Ok(placed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(peer: &str, last_at_ms: i64, last_key: &str) -> ConversationSummary {
+        ConversationSummary { peer: peer.into(), last_at_ms, last_key: last_key.into() }
+    }
+
+    fn moved(peer: &str, at_ms: i64, now_at_ms: i64, last_key: &str) -> Placed {
+        Placed { at_ms, summary: summary(peer, now_at_ms, last_key) }
+    }
+
+    fn shown(rows: &[Placed]) -> Vec<(&str, i64, &str)> {
+        rows.iter().map(|r| (r.summary.peer.as_str(), r.at_ms, r.summary.last_key.as_str())).collect()
+    }
+
+    #[test]
+    fn a_conversation_read_by_both_queries_of_a_page_is_listed_once_with_its_new_message() {
+        // The page query read c at 100 (message m1); a message at 900, after the reference moment,
+        // arrived before the moved-since query, which places c where it stood: at 100.
+        let page = vec![summary("a", 300, "a1"), summary("c", 100, "m1"), summary("b", 50, "b1")];
+        let (rows, more) = merge(page, vec![moved("c", 100, 900, "m2")], 2);
+        assert_eq!(shown(&rows), [("a", 300, "a1"), ("c", 100, "m2")]);
+        assert!(more, "b follows");
+
+        let page = vec![summary("c", 100, "m1")];
+        let (rows, more) = merge(page, vec![moved("c", 100, 900, "m2")], 2);
+        assert_eq!(shown(&rows), [("c", 100, "m2")], "once, so no next page for a row already shown");
+        assert!(!more);
+    }
+
+    #[test]
+    fn a_late_message_before_the_reference_moment_places_the_conversation_once_at_its_later_place() {
+        let page = vec![summary("c", 100, "m1"), summary("d", 120, "d1")];
+        let (rows, more) = merge(page, vec![moved("c", 150, 900, "m3")], 50);
+        assert_eq!(shown(&rows), [("c", 150, "m3"), ("d", 120, "d1")]);
+        assert!(!more);
+    }
+
+    #[test]
+    fn rows_are_newest_first_with_ties_by_peer_and_more_says_whether_the_limit_cut_any() {
+        let page = vec![summary("b", 10, "b1"), summary("a", 10, "a1"), summary("c", 5, "c1")];
+        let (rows, more) = merge(page, vec![moved("d", 7, 99, "d1")], 3);
+        assert_eq!(shown(&rows), [("a", 10, "a1"), ("b", 10, "b1"), ("d", 7, "d1")]);
+        assert!(more);
+        let (rows, more) = merge(vec![summary("a", 1, "a1")], Vec::new(), 1);
+        assert_eq!((rows.len(), more), (1, false));
+    }
 }
