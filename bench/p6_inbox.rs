@@ -41,6 +41,13 @@ pub struct P6Args {
     pub mongo_uri: Option<String>,
     #[arg(long)]
     pub server_bin: Option<std::path::PathBuf>,
+    /// Another service binary (an older tree's) to measure on the same seeded store, interleaved
+    /// with this one, so an A/B needs one seeding.
+    #[arg(long)]
+    pub baseline_bin: Option<std::path::PathBuf>,
+    /// How many times each service binary is measured (interleaved when there are two).
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
 }
 
 pub(crate) const SELLER: &str = "seller_00000";
@@ -58,6 +65,7 @@ pub async fn run(args: P6Args) -> anyhow::Result<()> {
     let own = conversations * args.per_conversation;
     ensure!(own <= messages, "--messages must hold the seller's {own} messages");
     let binary = server::server_binary(args.server_bin.as_deref())?;
+    let baseline = args.baseline_bin.as_deref().map(|b| server::server_binary(Some(b))).transpose()?;
     println!(
         "P6 inbox: {messages} messages, the seller has {conversations} conversations of {} messages, {:?} store",
         args.per_conversation, args.store
@@ -65,7 +73,12 @@ pub async fn run(args: P6Args) -> anyhow::Result<()> {
     let scratch = ScratchDir::new("p6")?;
     let target = StoreTarget::fresh(args.store, &scratch.path().join("data"), args.mongo_uri.as_deref())?;
     println!("store: {}", target.describe());
-    let outcome = measure(&args, messages, conversations, &binary, scratch.path(), &target).await;
+    let binaries: Vec<(String, std::path::PathBuf)> = baseline
+        .map(|b| (format!("baseline {}", b.display()), b))
+        .into_iter()
+        .chain([("this tree".to_owned(), binary)])
+        .collect();
+    let outcome = measure(&args, messages, conversations, &binaries, scratch.path(), &target).await;
     target.discard().await?;
     outcome
 }
@@ -74,7 +87,7 @@ async fn measure(
     args: &P6Args,
     messages: usize,
     conversations: usize,
-    binary: &std::path::Path,
+    binaries: &[(String, std::path::PathBuf)],
     dir: &std::path::Path,
     target: &StoreTarget,
 ) -> anyhow::Result<()> {
@@ -86,33 +99,54 @@ async fn measure(
     let warmup = args.queries / 10;
     let raw = raw_pages(store.as_ref(), SELLER, args.queries, warmup).await?;
 
+    let mut table = Table::new(&["path", "requests", "p50", "p99", "max", "mean"]);
+    let row = |table: &mut Table, label: String, l: &Latency| {
+        table.row(vec![label, l.count.to_string(), ms(l.p50), ms(l.p99), ms(l.max), ms(l.mean)])
+    };
+    row(&mut table, "raw MessageStore::conversation_page (no HTTP)".to_owned(), &raw);
+    let mut last = None;
+    for round in 1..=args.rounds.max(1) {
+        for (name, binary) in binaries {
+            let (http, total_unread) = http_run(binary, dir, target, args.queries, warmup).await?;
+            let label = format!("GET /v1/conversations (HTTP), {name}, round {round}");
+            println!("{label}: p50 {}, p99 {}", ms(http.p50), ms(http.p99));
+            row(&mut table, label, &http);
+            last = Some((name.clone(), http, total_unread));
+        }
+    }
+    println!();
+    table.print();
+    println!();
+    if let Some((name, http, total_unread)) = last {
+        println!(
+            "HTTP p99 ({name}, last round) = {}; HTTP p99 / raw p99 = {} (target: <= 10 ms embedded, <= 1.5x raw on MongoDB); the seller's total unread {total_unread}",
+            ms(http.p99),
+            ratio(http.p99.as_secs_f64(), raw.p99.as_secs_f64())
+        );
+    }
+    Ok(())
+}
+
+/// One service binary on the seeded store: [`http_pages`] between its start and its stop.
+async fn http_run(
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+    target: &StoreTarget,
+    queries: usize,
+    warmup: usize,
+) -> anyhow::Result<(Latency, u64)> {
     let sim = server::simulator(0).await?;
     let spec = ServerSpec { binary, dir, netease_base_url: &sim.base_url(), env: target.server_env() };
     let mut service = Server::spawn(&spec)?;
     let http = async {
         service.wait_ready(Duration::from_secs(60)).await?;
-        http_pages(service.addr, SELLER, args.queries, warmup).await
+        http_pages(service.addr, SELLER, queries, warmup).await
     }
     .await;
     let log = service.log_tail();
     service.stop().await?;
     sim.shutdown().await;
-    let (http, total_unread) = http.with_context(|| format!("the service said:\n{log}"))?;
-
-    let mut table = Table::new(&["path", "requests", "p50", "p99", "max", "mean"]);
-    for (label, l) in [("raw MessageStore::conversation_page (no HTTP)", &raw), ("GET /v1/conversations (HTTP)", &http)]
-    {
-        table.row(vec![label.to_owned(), l.count.to_string(), ms(l.p50), ms(l.p99), ms(l.max), ms(l.mean)]);
-    }
-    println!();
-    table.print();
-    println!();
-    println!(
-        "HTTP p99 = {}; HTTP p99 / raw p99 = {} (target: <= 10 ms embedded, <= 1.5x raw on MongoDB); the seller's total unread {total_unread}",
-        ms(http.p99),
-        ratio(http.p99.as_secs_f64(), raw.p99.as_secs_f64())
-    );
-    Ok(())
+    http.with_context(|| format!("the service said:\n{log}"))
 }
 
 /// `owner`'s first page (of [`PAGE`], one more row asked to know there is a next page) from the
