@@ -246,6 +246,36 @@ async fn mongodb_redelivery_repairs_flags_left_behind_by_a_dead_writer() {
     db.drop().await;
 }
 
+/// Before version 4 each pair kept its own generation (`gen`, `countedGen` in its count document);
+/// now one counter hands them out, and the first start-up of version 4 lifts it above every stored
+/// `countedGen`. Without that, the next recounts of a pair counted often before would be refused as
+/// older, and its count would stay behind.
+#[tokio::test]
+#[ignore = "needs MongoDB"]
+async fn mongodb_counts_of_per_pair_generations_give_way_to_the_next_recount_after_the_upgrade() {
+    use ::mongodb::bson::{doc, Document};
+    let db = MongoDb::new().await;
+    let (buyer, shop) = (events::unique("buyer"), events::unique("shop"));
+    let peers = std::slice::from_ref(&shop);
+    db.store.apply(&[events::callback(vec![events::chat(&events::unique("m"), &shop, &buyer, 100)])]).await.unwrap();
+    assert_eq!(db.store.unread(&buyer, peers).await.unwrap()[&shop], 1);
+
+    // As version 3 left a pair recounted a thousand times, before there was a counter.
+    let database = db.store.database();
+    let pair = doc! { "reader": buyer.to_lowercase(), "peer": shop.to_lowercase() };
+    let counts = database.collection::<Document>("unread_counts");
+    counts.update_one(pair, doc! { "$set": { "gen": 1_000_i64, "countedGen": 1_000_i64 } }).await.unwrap();
+    let meta = database.collection::<Document>("imbridge_meta");
+    meta.delete_one(doc! { "_id": "unread_counts" }).await.unwrap();
+    meta.update_one(doc! { "_id": "messages" }, doc! { "$set": { "version": 3_i64 } }).await.unwrap();
+
+    let uri = std::env::var("IMBRIDGE_TEST_MONGODB_URI").unwrap();
+    let store = MongoMessageStore::connect(&uri, database.name(), RETENTION).await.expect("start-up of version 4");
+    store.apply(&[events::callback(vec![events::chat(&events::unique("m"), &shop, &buyer, 200)])]).await.unwrap();
+    assert_eq!(store.unread(&buyer, peers).await.unwrap()[&shop], 2, "the new message is counted");
+    db.drop().await;
+}
+
 #[tokio::test]
 async fn an_unreachable_mongodb_is_unavailable() {
     // A port that was just free: nothing listens there.

@@ -16,6 +16,10 @@
 //! pair with unread messages, found by grouping the `unread` index. A recount is safe while other
 //! instances write (it takes a generation like theirs), so this step needs no stop.
 //!
+//! Version 4: the unread counts' generations come from one counter instead of one per pair
+//! (unread.rs); the counter is lifted to the highest `countedGen` stored, so that no count stored
+//! before is taken for newer than the next recount. One pass over `unread_counts`.
+//!
 //! Every step is idempotent and walks its collection in `_id` pages, so memory stays bounded and a
 //! start-up that dies half-way simply does it again. Stop instances of the previous version before
 //! starting this one: a callback they store after the migration would lack `key`.
@@ -30,13 +34,13 @@ use mongodb::options::Hint;
 use super::apply::summary_position;
 use super::convert::integer;
 use super::errors::mongo_error;
-use super::unread::{recount, unread_conditions};
+use super::unread::{lift_generation_counter, recount, unread_conditions};
 use super::{MongoMessageStore, CONVERSATIONS, MESSAGES, PAIR_INDEX, RECALLS, UNREAD_INDEX};
 use crate::messages::model::{message_key, F_KEY, F_SENT_AT};
 use crate::messages::StoreError;
 
-const META: &str = "imbridge_meta";
-const VERSION: i64 = 3;
+pub(super) const META: &str = "imbridge_meta";
+const VERSION: i64 = 4;
 /// The version [`migrate`] brings the data to, before the indexes are created.
 const BEFORE_INDEXES: i64 = 2;
 const PAGE: i64 = 1_000;
@@ -79,11 +83,17 @@ pub(super) async fn migrate(store: &MongoMessageStore) -> Result<(), StoreError>
 
 /// Bring the data from [`BEFORE_INDEXES`] to [`VERSION`]: the steps that need the indexes.
 pub(super) async fn migrate_after_indexes(store: &MongoMessageStore) -> Result<(), StoreError> {
-    if version(store).await? >= VERSION {
+    let version = version(store).await?;
+    if version >= VERSION {
         return Ok(());
     }
-    let pairs = first_unread_counts(store).await?;
-    tracing::info!(pairs, "MongoDB unread counts kept for every conversation with unread messages");
+    // Version 4 first: the recounts of version 3 take their generations from the counter.
+    let generation = lift_generation_counter(store).await?;
+    tracing::info!(generation, "MongoDB unread count generations taken from one counter");
+    if version < 3 {
+        let pairs = first_unread_counts(store).await?;
+        tracing::info!(pairs, "MongoDB unread counts kept for every conversation with unread messages");
+    }
     set_version(store, VERSION).await
 }
 

@@ -6,36 +6,46 @@
 //! message's insert and its increment, or applied twice by a redelivery. So each count is not
 //! incremented but **recounted**, and a generation decides which recount is the newest.
 //!
-//! After a batch's writes (apply.rs rounds 1-4), for every pair whose messages or facts it touched:
-//! 1. `$inc` the pair's `gen` (upserting the document),
-//! 2. read `gen` back: g,
-//! 3. count the pair's unread messages over the `unread` index (the query `/v1/unread` ran before),
-//! 4. `$set` `n` and `countedGen: g` where `countedGen < g`.
+//! After a batch's writes (apply.rs rounds 1-4), if it touched any pair's messages or facts:
+//! 1. take a generation g: `$inc` the one counter of all pairs (`imbridge_meta`, `_id`
+//!    "unread_counts") and read it back, in one `findAndModify`;
+//! 2. count each touched pair's unread messages over the `unread` index (the query `/v1/unread`
+//!    ran before);
+//! 3. upsert each pair's `n` and `countedGen: g` where `countedGen < g`.
 //!
-//! Why the stored count converges on the true one. Every writer increments `gen` after all its writes
-//! to the pair, and reads g after its increment, so a count that starts after reading g sees every
-//! write of every writer whose increment is at most g. Of the writers that finish, the one that read
-//! the highest g stores last (a lower g is refused by step 4; an equal g counted after the same
-//! increments), and every writer's increment is at most that g. A writer that dies between its writes
-//! and step 4 was not acknowledged, so the provider redelivers and the redelivery recounts. A count is
-//! at most one batch behind while writers race, as the message flags are.
+//! Why the stored count converges on the true one. The counter hands out distinct generations in
+//! the order its increments are applied. Every writer takes its generation after all its writes, and
+//! counts after taking it, so a writer whose generation is higher than another's counts after the
+//! other's writes and sees them. Of the writers of a pair that finish, the one with the highest
+//! generation stores last (a lower one is refused by step 3), and it saw the writes of every other
+//! writer of the pair. A writer that dies between its writes and step 3 was not acknowledged, so
+//! the provider redelivers and the redelivery recounts. A count is at most one batch behind while
+//! writers race, as the message flags are.
 //!
-//! The cost moves from the reads to the writes: one count per touched pair and batch, of that pair's
-//! unread messages only (a buyer's with one shop, not the shop's with everyone).
+//! The cost moves from the reads to the writes: per batch one increment, and per touched pair one
+//! count (of that pair's unread messages only: a buyer's with one shop, not the shop's with
+//! everyone) and one upsert. Until version 4 of the data (migrate.rs) each pair had its own
+//! generation (`gen`, claimed and read back per pair: two more writes per pair and batch); the
+//! first start-up of version 4 sets the counter above every stored `countedGen`, and `gen` is no
+//! longer read.
 
 use std::collections::{BTreeSet, HashMap};
 
 use futures::{stream, StreamExt, TryStreamExt};
 use mongodb::bson::{doc, Document};
+use mongodb::options::ReturnDocument;
 
 use super::convert::integer;
-use super::errors::{mongo_error, WriteRefused, DUPLICATE_KEY};
+use super::errors::{is_duplicate_key, mongo_error};
+use super::migrate::META;
 use super::{watermark_id, MongoMessageStore, MESSAGES};
 use crate::messages::model::{BatchPlan, F_KEY};
 use crate::messages::StoreError;
 
 /// The collection of kept counts.
 pub(super) const UNREAD_COUNTS: &str = "unread_counts";
+/// The `_id` of the generation counter in `imbridge_meta` (step 1).
+const GENERATION_COUNTER: &str = "unread_counts";
 /// Its index {reader, n}: the pairs with unread messages are a range (the inbox's total and "unread only").
 pub(super) const HAS_UNREAD_INDEX: &str = "reader_unread";
 
@@ -75,64 +85,74 @@ pub(super) async fn touched_pairs(
     Ok(pairs)
 }
 
-/// Recount `pairs` (steps 1-4 of the module documentation).
+/// Recount `pairs` (steps 1-3 of the module documentation).
 pub(super) async fn recount(store: &MongoMessageStore, pairs: &BTreeSet<(String, String)>) -> Result<(), StoreError> {
     if pairs.is_empty() {
         return Ok(());
     }
-    // 1. Claim a generation. The filter names the shard key (`reader`) as a sharded upsert must.
-    let claims: Vec<Document> = pairs
+    // 1. Take a generation, after the batch's writes.
+    let generation = next_generation(store).await?;
+    // 2. Count, after taking it.
+    let counts = count(store, pairs).await?;
+    // 3. Store each count unless a newer one is stored already. The filter names the shard key
+    // (`reader`) as a sharded upsert must. A duplicate key on the retry means the filter excluded
+    // the stored document: its newer count wins.
+    let sets: Vec<Document> = pairs
         .iter()
-        .map(|(reader, peer)| {
+        .zip(counts)
+        .map(|((reader, peer), n)| {
             doc! {
-                "q": { "_id": watermark_id(reader, peer), "reader": reader },
-                "u": { "$inc": { "gen": 1_i64 }, "$setOnInsert": { "peer": peer, "n": 0_i64, "countedGen": 0_i64 } },
+                "q": { "_id": watermark_id(reader, peer), "reader": reader, "countedGen": { "$lt": generation } },
+                "u": { "$set": { "n": n, "countedGen": generation }, "$setOnInsert": { "peer": peer } },
                 "upsert": true,
             }
         })
         .collect();
-    // The filter is the `_id` (and the reader it implies), so once the document exists the upsert
-    // always matches: a duplicate key cannot survive the retry.
-    if !store.upsert_converging(UNREAD_COUNTS, &claims).await?.is_empty() {
-        return Err(WriteRefused {
-            collection: UNREAD_COUNTS,
-            code: DUPLICATE_KEY,
-            message: "unread count upsert collided twice".into(),
-        }
-        .into());
-    }
-    // 2. Read the generations back.
-    let ids: Vec<String> = pairs.iter().map(|(reader, peer)| watermark_id(reader, peer)).collect();
-    let generations: HashMap<String, i64> = store
-        .collection(UNREAD_COUNTS)
-        .find(doc! { "_id": { "$in": &ids } })
-        .projection(doc! { "gen": 1 })
-        .batch_size(u32::try_from(ids.len()).unwrap_or(u32::MAX))
-        .await
-        .map_err(mongo_error)?
-        .try_collect::<Vec<Document>>()
-        .await
-        .map_err(mongo_error)?
-        .into_iter()
-        .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), integer(d.get("gen"))?)))
-        .collect();
-    // 3. Count, after reading the generations.
-    let counts = count(store, pairs).await?;
-    // 4. Store each count unless a newer one is stored already.
-    let sets: Vec<Document> = pairs
-        .iter()
-        .zip(ids)
-        .zip(counts)
-        .filter_map(|(((reader, _), id), n)| {
-            let generation = *generations.get(&id)?;
-            Some(doc! {
-                "q": { "_id": id, "reader": reader, "countedGen": { "$lt": generation } },
-                "u": { "$set": { "n": n, "countedGen": generation } },
-            })
-        })
-        .collect();
-    store.update_unordered(UNREAD_COUNTS, &sets).await?;
+    store.upsert_converging(UNREAD_COUNTS, &sets).await?;
     Ok(())
+}
+
+/// Step 1: the next generation of the counter of all pairs (created at 1 when missing).
+async fn next_generation(store: &MongoMessageStore) -> Result<i64, StoreError> {
+    let counters = store.collection(META);
+    let take = || {
+        counters
+            .find_one_and_update(doc! { "_id": GENERATION_COUNTER }, doc! { "$inc": { "gen": 1_i64 } })
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+    };
+    // Two first increments may race to create the counter: the loser's second try finds it.
+    let counter = match take().await {
+        Err(error) if is_duplicate_key(&error) => take().await,
+        other => other,
+    }
+    .map_err(mongo_error)?;
+    counter.and_then(|c| integer(c.get("gen"))).ok_or_else(|| {
+        StoreError::Internal(format!("{META}: the unread count generation came back without `gen`").into())
+    })
+}
+
+/// Version 4 of the data (migrate.rs): lift the counter to at least every stored `countedGen`, so
+/// that counts stored with a pair's own generation (before version 4) are not newer than the next
+/// recount's. Idempotent (`$max`), and one pass over `unread_counts` at the first start-up only.
+pub(super) async fn lift_generation_counter(store: &MongoMessageStore) -> Result<i64, StoreError> {
+    let pipeline = [doc! { "$group": { "_id": null, "top": { "$max": "$countedGen" } } }];
+    let top: Vec<Document> = store
+        .collection(UNREAD_COUNTS)
+        .aggregate(pipeline)
+        .await
+        .map_err(mongo_error)?
+        .try_collect()
+        .await
+        .map_err(mongo_error)?;
+    let top = top.first().and_then(|g| integer(g.get("top"))).unwrap_or(0);
+    store
+        .collection(META)
+        .update_one(doc! { "_id": GENERATION_COUNTER }, doc! { "$max": { "gen": top } })
+        .upsert(true)
+        .await
+        .map_err(mongo_error)?;
+    Ok(top)
 }
 
 /// How many pairs one recount counts at once (each a query of its own).
