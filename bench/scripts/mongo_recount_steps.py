@@ -2,9 +2,13 @@
 """What each step of the MongoDB unread recount costs, next to the message insert it follows.
 
 Times, per batch of 256 one-to-one messages between random pairs, the insert of the messages and
-the four steps of `src/messages/mongo/unread.rs` (claim the generations, read them back, count each
-pair over the `unread` index, store each count unless a newer one is stored), with the service's
-indexes on the two collections. It talks to any MongoDB-protocol server; here it is SecantusDB:
+the steps of `src/messages/mongo/unread.rs`, with the service's indexes on the collections, in its
+two versions, alternating on the same batches:
+- "per pair" (before version 4 of the data): claim each pair's generation (bulk upsert), read them
+  back, count each pair over the `unread` index, store each count unless a newer one is stored;
+- "counter" (now): take one generation from a counter (`findAndModify`), count each pair, upsert
+  each count unless a newer one is stored.
+It talks to any MongoDB-protocol server; here it is SecantusDB:
 
     python3 -m venv /tmp/v && /tmp/v/bin/pip install -q secantusdb==0.7.0b3
     /tmp/v/bin/secantusd-py --host 127.0.0.1 --port 27118 --storage-path :memory: &
@@ -18,7 +22,7 @@ import sys
 import time
 
 import pymongo
-from pymongo import UpdateOne
+from pymongo import ReturnDocument, UpdateOne
 
 BATCHES, BATCH = 12, 256
 CONDITIONS = {"conversation": "p2p", "state": 0, "countsUnread": True, "recalled": False}
@@ -37,7 +41,8 @@ def main(uri: str) -> None:
         partialFilterExpression={"conversation": "p2p", "state": 0},
     )
     messages.create_index([("to", 1), ("from", 1), ("sentAt", 1), ("key", 1)], name="pair")
-    counts.create_index([("reader", 1), ("n", 1)], name="reader_unread")
+    for collection in (counts, db.unread_counts_counter):
+        collection.create_index([("reader", 1), ("n", 1)], name="reader_unread")
 
     spent: dict[str, float] = {}
 
@@ -47,15 +52,13 @@ def main(uri: str) -> None:
         spent[step] = spent.get(step, 0.0) + time.perf_counter() - started
         return result
 
-    key = 0
-    for _ in range(BATCHES):
-        pairs = [(f"buyer{random.randrange(2000)}", f"shop{random.randrange(100)}") for _ in range(BATCH)]
-        docs = []
-        for to, sender in pairs:
-            key += 1
-            docs.append({"to": to, "from": sender, "key": f"k{key}", "sentAt": key, "body": "x" * 300, **CONDITIONS})
-        timed("insert the messages", lambda: messages.insert_many(docs, ordered=False))
-        touched = sorted(set(pairs))
+    def count_each(variant, touched):
+        return timed(
+            f"{variant} count each pair",
+            lambda: {(r, p): messages.count_documents({**CONDITIONS, "to": r, "from": p}) for r, p in touched},
+        )
+
+    def per_pair(touched):
         ids = [f"{r}|{p}" for r, p in touched]
         claims = [
             UpdateOne(
@@ -65,15 +68,12 @@ def main(uri: str) -> None:
             )
             for r, p in touched
         ]
-        timed("1 claim generations (bulk upsert)", lambda: counts.bulk_write(claims, ordered=False))
+        timed("per pair 1 claim generations (bulk upsert)", lambda: counts.bulk_write(claims, ordered=False))
         generations = timed(
-            "2 read generations ($in)",
+            "per pair 2 read generations ($in)",
             lambda: {d["_id"]: d["gen"] for d in counts.find({"_id": {"$in": ids}}, {"gen": 1}).batch_size(len(ids))},
         )
-        numbers = timed(
-            "3 count each pair",
-            lambda: {(r, p): messages.count_documents({**CONDITIONS, "to": r, "from": p}) for r, p in touched},
-        )
+        numbers = count_each("per pair 3", touched)
         sets = [
             UpdateOne(
                 {"_id": f"{r}|{p}", "reader": r, "countedGen": {"$lt": generations[f"{r}|{p}"]}},
@@ -81,14 +81,47 @@ def main(uri: str) -> None:
             )
             for r, p in touched
         ]
-        timed("4 store the counts (bulk conditional update)", lambda: counts.bulk_write(sets, ordered=False))
+        timed("per pair 4 store the counts (bulk conditional update)", lambda: counts.bulk_write(sets, ordered=False))
+
+    def counter(touched):
+        generation = timed(
+            "counter 1 take a generation (findAndModify)",
+            lambda: db.imbridge_meta.find_one_and_update(
+                {"_id": "unread_counts"}, {"$inc": {"gen": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+            )["gen"],
+        )
+        numbers = count_each("counter 2", touched)
+        sets = [
+            UpdateOne(
+                {"_id": f"{r}|{p}", "reader": r, "countedGen": {"$lt": generation}},
+                {"$set": {"n": numbers[(r, p)], "countedGen": generation}, "$setOnInsert": {"peer": p}},
+                upsert=True,
+            )
+            for r, p in touched
+        ]
+        timed(
+            "counter 3 store the counts (bulk conditional upsert)",
+            lambda: db.unread_counts_counter.bulk_write(sets, ordered=False),
+        )
+
+    key = 0
+    for batch in range(BATCHES):
+        pairs = [(f"buyer{random.randrange(2000)}", f"shop{random.randrange(100)}") for _ in range(BATCH)]
+        docs = []
+        for to, sender in pairs:
+            key += 1
+            docs.append({"to": to, "from": sender, "key": f"k{key}", "sentAt": key, "body": "x" * 300, **CONDITIONS})
+        timed("insert the messages", lambda: messages.insert_many(docs, ordered=False))
+        touched = sorted(set(pairs))
+        for variant in (per_pair, counter) if batch % 2 == 0 else (counter, per_pair):
+            variant(touched)
     client.drop_database("recount_steps")
     print(f"{BATCHES} batches of {BATCH} messages; mean per batch:")
     for step, seconds in spent.items():
         print(f"  {step}: {seconds / BATCHES * 1000:.1f} ms")
-    recount = sum(v for k, v in spent.items() if k[0].isdigit())
-    print(f"  recount in all: {recount / BATCHES * 1000:.1f} ms")
-
+    for variant in ("per pair", "counter"):
+        recount = sum(v for k, v in spent.items() if k.startswith(variant))
+        print(f"  {variant}: recount in all: {recount / BATCHES * 1000:.1f} ms")
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "mongodb://127.0.0.1:27118/?directConnection=true")
