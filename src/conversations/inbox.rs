@@ -22,7 +22,8 @@ use crate::messages::{
 };
 
 /// How many conversations active since a walk began are re-placed where they stood then; beyond
-/// it (an account with that many new conversations during one walk) the rest keep their new place.
+/// it (an account with that many conversations active during one walk) the rest are left out of
+/// this walk (the page query lists only conversations last active by the reference moment).
 const MOVED_MAX: usize = 500;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -129,19 +130,35 @@ pub(super) async fn list(
     // peers (below).
     let unread_only = query.unread_only.unwrap_or(false);
     let page = async {
-        let only = match unread_only {
-            true => Some(store.unread_all(&owner).await?.into_keys().collect::<Vec<_>>()),
-            false => None,
+        // The walk's reference moment: a cursor's; for a first page filtered by unread, the
+        // owner's newest activity (the filter must not move it); for any other first page, the
+        // newest row of the page itself (`walk`).
+        let filter = async {
+            match unread_only {
+                true => store.unread_all(&owner).await.map(|all| Some(all.into_keys().collect::<Vec<_>>())),
+                false => Ok(None),
+            }
         };
+        let reference = async {
+            match (&cursor, unread_only) {
+                (Some(c), _) => Ok(Some(c.as_of_ms)),
+                (None, true) => store
+                    .conversations_since(&owner, i64::MIN, 1)
+                    .await
+                    .map(|newest| Some(newest.first().map_or(i64::MIN, |c| c.last_at_ms))),
+                (None, false) => Ok(None),
+            }
+        };
+        let (only, as_of_ms) = tokio::try_join!(filter, reference)?;
         if only.as_ref().is_some_and(Vec::is_empty) {
-            return Ok((Vec::new(), false));
+            return Ok((Vec::new(), false, i64::MIN));
         }
-        walk(store.as_ref(), &owner, cursor.as_ref(), limit, only.as_deref()).await
+        let after = cursor.as_ref().map(|c| (c.at_ms, c.peer.clone()));
+        walk(store.as_ref(), &owner, as_of_ms, after, limit, only.as_deref()).await
     };
-    let (total_unread, (rows, more)) = tokio::try_join!(store.unread_total(&owner).map_err(AppError::from), page)?;
+    let (total_unread, (rows, more, as_of_ms)) =
+        tokio::try_join!(store.unread_total(&owner).map_err(AppError::from), page)?;
 
-    // A first page is read as things stand, and its newest row is the walk's reference moment.
-    let as_of_ms = cursor.as_ref().map_or_else(|| rows.first().map_or(i64::MIN, |r| r.at_ms), |c| c.as_of_ms);
     let next_cursor = more
         .then(|| rows.last())
         .flatten()
@@ -172,31 +189,40 @@ struct Placed {
     summary: ConversationSummary,
 }
 
-/// The rows of one page (at most `limit`) and whether more follow.
+/// The rows of one page (at most `limit`), whether more follow, and the walk's reference moment.
 ///
-/// A first page (no cursor) is the newest conversations as they are now: nothing can have moved
-/// since a moment taken from the page itself, so it is one query. A later page is the
-/// conversations that stood beyond the cursor at the walk's reference moment: those whose last
-/// activity is still at or before it (the page query), and those active since, placed where they
-/// stood then ([`moved_since`]). The two queries run one after the other, page first: a
-/// conversation that moves between them is in both (kept once), and one that moved before the page
-/// was read is in the second. Run together, a move between them could leave it out of both.
+/// Without a reference moment (the first page of an unfiltered walk) the page is the newest
+/// conversations as they are now, and its newest row becomes the walk's reference moment: one
+/// query. Otherwise the page is the conversations that stood beyond the cursor at `as_of_ms`:
+/// those whose last activity is still at or before it (the page query), and those active since,
+/// placed where they stood then ([`moved_since`]). The two queries run one after the other, page
+/// first: a conversation that moves between them is in both (kept once), and one that moved before
+/// the page was read is in the second. Run together, a move between them could leave it out of
+/// both. Places are by send time, so a message that arrives late, sent before the reference moment
+/// or at that very millisecond, can move its conversation past the cursor unseen.
 async fn walk(
     store: &dyn MessageStore,
     owner: &str,
-    cursor: Option<&ConversationCursor>,
+    as_of_ms: Option<i64>,
+    after: Option<(i64, String)>,
     limit: usize,
     only: Option<&[String]>,
-) -> Result<(Vec<Placed>, bool), AppError> {
-    let after = cursor.map(|c| (c.at_ms, c.peer.clone()));
-    let as_of_ms = cursor.map_or(i64::MAX, |c| c.as_of_ms);
-    let page = ConversationPage { as_of_ms, after: after.clone(), limit: limit + 1, peers: only.map(<[_]>::to_vec) };
-    let summaries = store.conversation_page(owner, &page).await?;
-    let moved = match cursor {
-        Some(c) => moved_since(store, owner, c.as_of_ms, after.as_ref(), only).await?,
-        None => Vec::new(),
+) -> Result<(Vec<Placed>, bool, i64), AppError> {
+    let page = ConversationPage {
+        as_of_ms: as_of_ms.unwrap_or(i64::MAX),
+        after: after.clone(),
+        limit: limit + 1,
+        peers: only.map(<[_]>::to_vec),
     };
-    Ok(merge(summaries, moved, limit))
+    let summaries = store.conversation_page(owner, &page).await?;
+    let Some(as_of_ms) = as_of_ms else {
+        let newest = summaries.first().map_or(i64::MIN, |s| s.last_at_ms);
+        let (rows, more) = merge(summaries, Vec::new(), limit);
+        return Ok((rows, more, newest));
+    };
+    let moved = moved_since(store, owner, as_of_ms, after.as_ref(), only).await?;
+    let (rows, more) = merge(summaries, moved, limit);
+    Ok((rows, more, as_of_ms))
 }
 
 /// One page's rows from the page query's summaries and the moved conversations: newest first
@@ -206,7 +232,7 @@ fn merge(summaries: Vec<ConversationSummary>, moved: Vec<Placed>, limit: usize) 
     let mut rows = moved;
     rows.extend(summaries.into_iter().map(|summary| Placed { at_ms: summary.last_at_ms, summary }));
     // Stable: of two rows of one peer at one place, the moved one (first) stays; at two places
-    // (a message sent before the reference moment arrived late), the later place.
+    // (a late message, sent before the reference moment, arrived between the two reads), the later.
     rows.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then_with(|| a.summary.peer.cmp(&b.summary.peer)));
     let mut seen = HashSet::new();
     rows.retain(|r| seen.insert(r.summary.peer.clone()));

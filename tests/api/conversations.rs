@@ -11,7 +11,12 @@ use serde_json::{json, Value};
 use crate::callbacks::spawn;
 use crate::helpers::{expect_error, expect_json, spawn_app, Store, TestApp};
 
-on_both_stores!(a_buyer_with_three_shops, history_pages_neither_skip_nor_repeat, mark_read_tells_netease_once);
+on_both_stores!(
+    a_buyer_with_three_shops,
+    an_unread_only_walk_keeps_the_moment_it_began,
+    history_pages_neither_skip_nor_repeat,
+    mark_read_tells_netease_once
+);
 
 async fn send(sim: &SimState, from: &str, to: &str, at: u64, body: &str) -> String {
     let message = ClientMessage {
@@ -141,6 +146,53 @@ async fn a_buyer_with_three_shops(store: Store) {
     assert_eq!(lines.len(), 3, "{text}");
     assert_eq!(lines[0]["body"], "hello from 2");
     assert!(lines.iter().all(|l| l["fromClientType"].is_string() && l["msgidClient"].is_string() && l["state"] == 0));
+}
+
+/// A walk of `unread_only=true` pages stands at the owner's newest activity when it began, not at
+/// the newest unread conversation: a read conversation newer than every unread one that becomes
+/// unread during the walk stood above the first page then, so this walk does not list it (the next
+/// one does, first).
+async fn an_unread_only_walk_keeps_the_moment_it_began(store: Store) {
+    let app = spawn(store).await;
+    for account in ["buyer_w", "shop_wx", "shop_wu1", "shop_wu2"] {
+        app.create_account(account, None).await;
+    }
+    let sim = app.sim.as_ref().unwrap().state();
+    let t = now_millis() - 600_000;
+    send(&sim, "shop_wx", "buyer_w", t + 80, "x, early").await;
+    send(&sim, "shop_wu2", "buyer_w", t + 100, "u2").await;
+    send(&sim, "shop_wu1", "buyer_w", t + 200, "u1").await;
+    send(&sim, "shop_wx", "buyer_w", t + 300, "x, newest").await;
+    sim.client_read(ClientRead {
+        reader: "buyer_w".into(),
+        peer: "shop_wx".into(),
+        timestamp: Some(t + 300),
+        ..ClientRead::default()
+    })
+    .await
+    .unwrap();
+    let path = "/v1/conversations?accid=buyer_w&unread_only=true&limit=1";
+    let page1 = eventually(&app, "/v1/conversations?accid=buyer_w", |b| {
+        b["total_unread"] == 2 && b["conversations"].as_array().is_some_and(|c| c.len() == 3)
+    })
+    .await;
+    assert_eq!(page1["conversations"][0]["peer"], "shop_wx", "the newest activity is a read conversation");
+    let page1 = get(&app, path).await;
+    assert_eq!(page1["conversations"][0]["peer"], "shop_wu1");
+    // Now the newest conversation gets an unread message.
+    send(&sim, "shop_wx", "buyer_w", now_millis(), "x, new").await;
+    eventually(&app, "/v1/unread?accid=buyer_w&peers=shop_wx", |b| b["total"] == 1).await;
+
+    let mut walked = vec![page1["conversations"][0]["peer"].as_str().unwrap().to_owned()];
+    let mut cursor = page1["next_cursor"].as_str().map(str::to_owned);
+    while let Some(c) = cursor {
+        let page = get(&app, &format!("{path}&cursor={c}")).await;
+        walked.extend(page["conversations"].as_array().unwrap().iter().map(|c| c["peer"].as_str().unwrap().to_owned()));
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(walked, ["shop_wu1", "shop_wu2"], "shop_wx stood above this walk's first page");
+    let fresh = get(&app, path).await;
+    assert_eq!(fresh["conversations"][0]["peer"], "shop_wx", "a new walk lists it first");
 }
 
 async fn history_pages_neither_skip_nor_repeat(store: Store) {
