@@ -20,7 +20,12 @@
 //! generation stores last (a lower one is refused by step 3), and it saw the writes of every other
 //! writer of the pair. A writer that dies between its writes and step 3 was not acknowledged, so
 //! the provider redelivers and the redelivery recounts. A count is at most one batch behind while
-//! writers race, as the message flags are.
+//! writers race, as the message flags are. The argument needs a count to see every write
+//! acknowledged before it starts, which majority writes and primary reads give in a replica set
+//! (in a sharded cluster, unless a deposed primary of the messages' shard still answers; the
+//! per-pair generations needed the same). And the counter must never go backwards: restored from
+//! a backup older than `unread_counts`, it would freeze the counts stored with higher generations
+//! (their recounts refused) until it passes them.
 //!
 //! The cost moves from the reads to the writes: per batch one increment, and per touched pair one
 //! count (of that pair's unread messages only: a buyer's with one shop, not the shop's with
@@ -134,9 +139,11 @@ async fn next_generation(store: &MongoMessageStore) -> Result<i64, StoreError> {
 
 /// Version 4 of the data (migrate.rs): lift the counter to at least every stored `countedGen`, so
 /// that counts stored with a pair's own generation (before version 4) are not newer than the next
-/// recount's. Idempotent (`$max`), and one pass over `unread_counts` at the first start-up only.
+/// recount's, and every claimed `gen` (a count an earlier version had claimed but not stored yet).
+/// Idempotent (`$max`), and one pass over `unread_counts` at the first start-up only.
 pub(super) async fn lift_generation_counter(store: &MongoMessageStore) -> Result<i64, StoreError> {
-    let pipeline = [doc! { "$group": { "_id": null, "top": { "$max": "$countedGen" } } }];
+    let pipeline =
+        [doc! { "$group": { "_id": null, "counted": { "$max": "$countedGen" }, "claimed": { "$max": "$gen" } } }];
     let top: Vec<Document> = store
         .collection(UNREAD_COUNTS)
         .aggregate(pipeline)
@@ -145,7 +152,8 @@ pub(super) async fn lift_generation_counter(store: &MongoMessageStore) -> Result
         .try_collect()
         .await
         .map_err(mongo_error)?;
-    let top = top.first().and_then(|g| integer(g.get("top"))).unwrap_or(0);
+    let top =
+        top.first().map_or(0, |g| integer(g.get("counted")).unwrap_or(0).max(integer(g.get("claimed")).unwrap_or(0)));
     store
         .collection(META)
         .update_one(doc! { "_id": GENERATION_COUNTER }, doc! { "$max": { "gen": top } })
