@@ -210,7 +210,7 @@ async fn walk(
 ) -> Result<(Vec<Placed>, bool, i64), AppError> {
     let page = ConversationPage {
         as_of_ms: as_of_ms.unwrap_or(i64::MAX),
-        after: after.clone(),
+        after,
         limit: limit + 1,
         peers: only.map(<[_]>::to_vec),
     };
@@ -220,7 +220,7 @@ async fn walk(
         let (rows, more) = merge(summaries, Vec::new(), limit);
         return Ok((rows, more, newest));
     };
-    let moved = moved_since(store, owner, as_of_ms, after.as_ref(), only).await?;
+    let moved = moved_since(store, owner, as_of_ms, page.after.as_ref(), only).await?;
     let (rows, more) = merge(summaries, moved, limit);
     Ok((rows, more, as_of_ms))
 }

@@ -18,6 +18,17 @@ on_both_stores!(
     mark_read_tells_netease_once
 );
 
+/// An app on `store` with `accounts` created, its simulator, and a moment ten minutes ago to send
+/// messages from.
+async fn chatting(store: Store, accounts: &[&str]) -> (TestApp, SimState, u64) {
+    let app = spawn(store).await;
+    for account in accounts {
+        app.create_account(account, None).await;
+    }
+    let sim = app.sim.as_ref().unwrap().state();
+    (app, sim, now_millis() - 600_000)
+}
+
 async fn send(sim: &SimState, from: &str, to: &str, at: u64, body: &str) -> String {
     let message = ClientMessage {
         from: from.into(),
@@ -27,6 +38,12 @@ async fn send(sim: &SimState, from: &str, to: &str, at: u64, body: &str) -> Stri
         ..ClientMessage::default()
     };
     sim.client_message(message).await.expect("the simulator takes the message").msgid_server.to_string()
+}
+
+/// `reader` reads its chat with `peer` up to `at` (a read receipt through the simulator).
+async fn read(sim: &SimState, reader: &str, peer: &str, at: u64) {
+    let receipt = ClientRead { reader: reader.into(), peer: peer.into(), timestamp: Some(at), ..ClientRead::default() };
+    sim.client_read(receipt).await.expect("the simulator takes the receipt");
 }
 
 async fn get(app: &TestApp, path: &str) -> Value {
@@ -47,26 +64,14 @@ async fn eventually(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) ->
 }
 
 async fn a_buyer_with_three_shops(store: Store) {
-    let app = spawn(store).await;
-    for account in ["buyer_c", "shop_c1", "shop_c2", "shop_c3"] {
-        app.create_account(account, None).await;
-    }
-    let sim = app.sim.as_ref().unwrap().state();
-    let t = now_millis() - 600_000;
+    let (app, sim, t) = chatting(store, &["buyer_c", "shop_c1", "shop_c2", "shop_c3"]).await;
     send(&sim, "shop_c1", "buyer_c", t + 1_000, "order o-1 shipped").await;
     send(&sim, "shop_c2", "buyer_c", t + 2_000, "hello from 2").await;
     send(&sim, "shop_c2", "buyer_c", t + 2_500, "still there?").await;
     send(&sim, "buyer_c", "shop_c3", t + 3_000, "is this in stock?").await;
     let last_of_1 = send(&sim, "shop_c1", "buyer_c", t + 4_000, "and delivered").await;
     // The seller of shop 3 reads the buyer's question; the buyer reads shop 2.
-    sim.client_read(ClientRead {
-        reader: "shop_c3".into(),
-        peer: "buyer_c".into(),
-        timestamp: Some(t + 3_500),
-        ..ClientRead::default()
-    })
-    .await
-    .unwrap();
+    read(&sim, "shop_c3", "buyer_c", t + 3_500).await;
 
     let inbox = eventually(&app, "/v1/conversations?accid=buyer_c", |b| {
         b["conversations"].as_array().is_some_and(|c| c.len() == 3)
@@ -153,30 +158,18 @@ async fn a_buyer_with_three_shops(store: Store) {
 /// unread during the walk stood above the first page then, so this walk does not list it (the next
 /// one does, first).
 async fn an_unread_only_walk_keeps_the_moment_it_began(store: Store) {
-    let app = spawn(store).await;
-    for account in ["buyer_w", "shop_wx", "shop_wu1", "shop_wu2"] {
-        app.create_account(account, None).await;
-    }
-    let sim = app.sim.as_ref().unwrap().state();
-    let t = now_millis() - 600_000;
+    let (app, sim, t) = chatting(store, &["buyer_w", "shop_wx", "shop_wu1", "shop_wu2"]).await;
     send(&sim, "shop_wx", "buyer_w", t + 80, "x, early").await;
     send(&sim, "shop_wu2", "buyer_w", t + 100, "u2").await;
     send(&sim, "shop_wu1", "buyer_w", t + 200, "u1").await;
     send(&sim, "shop_wx", "buyer_w", t + 300, "x, newest").await;
-    sim.client_read(ClientRead {
-        reader: "buyer_w".into(),
-        peer: "shop_wx".into(),
-        timestamp: Some(t + 300),
-        ..ClientRead::default()
-    })
-    .await
-    .unwrap();
+    read(&sim, "buyer_w", "shop_wx", t + 300).await;
     let path = "/v1/conversations?accid=buyer_w&unread_only=true&limit=1";
-    let page1 = eventually(&app, "/v1/conversations?accid=buyer_w", |b| {
+    let inbox = eventually(&app, "/v1/conversations?accid=buyer_w", |b| {
         b["total_unread"] == 2 && b["conversations"].as_array().is_some_and(|c| c.len() == 3)
     })
     .await;
-    assert_eq!(page1["conversations"][0]["peer"], "shop_wx", "the newest activity is a read conversation");
+    assert_eq!(inbox["conversations"][0]["peer"], "shop_wx", "the newest activity is a read conversation");
     let page1 = get(&app, path).await;
     assert_eq!(page1["conversations"][0]["peer"], "shop_wu1");
     // Now the newest conversation gets an unread message.
@@ -196,12 +189,7 @@ async fn an_unread_only_walk_keeps_the_moment_it_began(store: Store) {
 }
 
 async fn history_pages_neither_skip_nor_repeat(store: Store) {
-    let app = spawn(store).await;
-    for account in ["buyer_h", "shop_h"] {
-        app.create_account(account, None).await;
-    }
-    let sim = app.sim.as_ref().unwrap().state();
-    let t = now_millis() - 600_000;
+    let (app, sim, t) = chatting(store, &["buyer_h", "shop_h"]).await;
     let mut sent = Vec::new();
     for i in 0..23u64 {
         let (from, to) = if i % 3 == 0 { ("buyer_h", "shop_h") } else { ("shop_h", "buyer_h") };
@@ -248,12 +236,7 @@ async fn history_pages_neither_skip_nor_repeat(store: Store) {
 }
 
 async fn mark_read_tells_netease_once(store: Store) {
-    let app = spawn(store).await;
-    for account in ["buyer_r", "shop_r"] {
-        app.create_account(account, None).await;
-    }
-    let sim = app.sim.as_ref().unwrap().state();
-    let t = now_millis() - 600_000;
+    let (app, sim, t) = chatting(store, &["buyer_r", "shop_r"]).await;
     for i in 0..3 {
         send(&sim, "shop_r", "buyer_r", t + i * 1000, "unread").await;
     }

@@ -51,15 +51,6 @@ impl From<WriteConcernFailed> for StoreError {
     }
 }
 
-/// A duplicate key refused a write of the driver's own commands (`findAndModify`, a single write).
-pub(super) fn is_duplicate_key(error: &Error) -> bool {
-    match &*error.kind {
-        ErrorKind::Command(command) => command.code == DUPLICATE_KEY,
-        ErrorKind::Write(WriteFailure::WriteError(write)) => write.code == DUPLICATE_KEY,
-        _ => false,
-    }
-}
-
 pub(super) fn mongo_error(error: Error) -> StoreError {
     if is_unavailable(&error) {
         StoreError::Unavailable(Box::new(error))

@@ -17,8 +17,9 @@
 //! instances write (it takes a generation like theirs), so this step needs no stop.
 //!
 //! Version 4: the unread counts' generations come from one counter instead of one per pair
-//! (unread.rs); the counter is lifted to the highest `countedGen` stored, so that no count stored
-//! before is taken for newer than the next recount. One pass over `unread_counts`.
+//! (unread.rs); the counter is lifted to the highest `countedGen` or `gen` stored, so that no count
+//! stored (or claimed) before is taken for newer than the next recount. One pass over
+//! `unread_counts`; it also creates the counter.
 //!
 //! Every step is idempotent and walks its collection in `_id` pages, so memory stays bounded and a
 //! start-up that dies half-way simply does it again. Stop instances of the previous version before
@@ -88,8 +89,8 @@ pub(super) async fn migrate_after_indexes(store: &MongoMessageStore) -> Result<(
         return Ok(());
     }
     // Version 4 first: the recounts of version 3 take their generations from the counter.
-    let generation = lift_generation_counter(store).await?;
-    tracing::info!(generation, "MongoDB unread count generations taken from one counter");
+    let highest = lift_generation_counter(store).await?;
+    tracing::info!(highest, "MongoDB unread count generations taken from one counter, lifted above those stored");
     if version < 3 {
         let pairs = first_unread_counts(store).await?;
         tracing::info!(pairs, "MongoDB unread counts kept for every conversation with unread messages");

@@ -41,7 +41,7 @@ use mongodb::bson::{doc, Document};
 use mongodb::options::ReturnDocument;
 
 use super::convert::integer;
-use super::errors::{is_duplicate_key, mongo_error};
+use super::errors::mongo_error;
 use super::migrate::META;
 use super::{watermark_id, MongoMessageStore, MESSAGES};
 use crate::messages::model::{BatchPlan, F_KEY};
@@ -49,10 +49,10 @@ use crate::messages::StoreError;
 
 /// The collection of kept counts.
 pub(super) const UNREAD_COUNTS: &str = "unread_counts";
-/// The `_id` of the generation counter in `imbridge_meta` (step 1).
-const GENERATION_COUNTER: &str = "unread_counts";
 /// Its index {reader, n}: the pairs with unread messages are a range (the inbox's total and "unread only").
 pub(super) const HAS_UNREAD_INDEX: &str = "reader_unread";
+/// The `_id` of the generation counter in `imbridge_meta` (step 1).
+const GENERATION_COUNTER: &str = "unread_counts";
 
 /// What makes a message unread (for its `to`): what every count counts, what `/v1/unread` counted
 /// before the counts were kept, and the `unread` index's partial filter (plus two of its keys).
@@ -119,19 +119,15 @@ pub(super) async fn recount(store: &MongoMessageStore, pairs: &BTreeSet<(String,
 
 /// Step 1: the next generation of the counter of all pairs (created at 1 when missing).
 async fn next_generation(store: &MongoMessageStore) -> Result<i64, StoreError> {
-    let counters = store.collection(META);
-    let take = || {
-        counters
-            .find_one_and_update(doc! { "_id": GENERATION_COUNTER }, doc! { "$inc": { "gen": 1_i64 } })
-            .upsert(true)
-            .return_document(ReturnDocument::After)
-    };
-    // Two first increments may race to create the counter: the loser's second try finds it.
-    let counter = match take().await {
-        Err(error) if is_duplicate_key(&error) => take().await,
-        other => other,
-    }
-    .map_err(mongo_error)?;
+    // The start-up's migration creates the counter (`lift_generation_counter`); the upsert only
+    // keeps a removed one from failing every batch.
+    let counter = store
+        .collection(META)
+        .find_one_and_update(doc! { "_id": GENERATION_COUNTER }, doc! { "$inc": { "gen": 1_i64 } })
+        .upsert(true)
+        .return_document(ReturnDocument::After)
+        .await
+        .map_err(mongo_error)?;
     counter.and_then(|c| integer(c.get("gen"))).ok_or_else(|| {
         StoreError::Internal(format!("{META}: the unread count generation came back without `gen`").into())
     })
@@ -140,7 +136,8 @@ async fn next_generation(store: &MongoMessageStore) -> Result<i64, StoreError> {
 /// Version 4 of the data (migrate.rs): lift the counter to at least every stored `countedGen`, so
 /// that counts stored with a pair's own generation (before version 4) are not newer than the next
 /// recount's, and every claimed `gen` (a count an earlier version had claimed but not stored yet).
-/// Idempotent (`$max`), and one pass over `unread_counts` at the first start-up only.
+/// Idempotent (`$max`), and one pass over `unread_counts` at the first start-up only. Returns the
+/// highest generation found.
 pub(super) async fn lift_generation_counter(store: &MongoMessageStore) -> Result<i64, StoreError> {
     let pipeline =
         [doc! { "$group": { "_id": null, "counted": { "$max": "$countedGen" }, "claimed": { "$max": "$gen" } } }];
