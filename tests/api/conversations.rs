@@ -165,8 +165,11 @@ async fn an_unread_only_walk_keeps_the_moment_it_began(store: Store) {
     send(&sim, "shop_wx", "buyer_w", t + 300, "x, newest").await;
     read(&sim, "buyer_w", "shop_wx", t + 300).await;
     let path = "/v1/conversations?accid=buyer_w&unread_only=true&limit=1";
+    // Callbacks arrive in no set order: wait for all four messages and the receipt.
     let inbox = eventually(&app, "/v1/conversations?accid=buyer_w", |b| {
-        b["total_unread"] == 2 && b["conversations"].as_array().is_some_and(|c| c.len() == 3)
+        b["total_unread"] == 2
+            && b["conversations"].as_array().is_some_and(|c| c.len() == 3)
+            && b["conversations"][0]["last_message"]["sent_at"] == t + 300
     })
     .await;
     assert_eq!(inbox["conversations"][0]["peer"], "shop_wx", "the newest activity is a read conversation");
